@@ -1,0 +1,169 @@
+"""Wrappers that turn augmentations into new augmentations (optax ``chain`` is the model).
+
+Each takes and returns an :class:`~randconv_jax.Augmentation`, so the results
+compose, expose everything they draw through ``sample``, and stay pure functions
+of the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.typing import ArrayLike
+
+from randconv_jax import _validation
+from randconv_jax._typing import Augmentation, Params, PRNGKey
+
+BATCH_MODES = ("per_sample", "per_batch")
+
+
+def _check_augmentation(aug, name: str = "aug") -> Augmentation:
+    if not isinstance(aug, Augmentation):
+        raise TypeError(
+            f"{name} must be a randconv_jax.Augmentation (sample/apply pair, e.g. from "
+            f"make_random_conv or randconv_jax.presets), got {type(aug).__name__}"
+        )
+    return aug
+
+
+@functools.partial(jax.tree_util.register_dataclass, data_fields=["applied", "inner"], meta_fields=[])
+@dataclasses.dataclass(frozen=True)
+class ProbabilityParams:
+    """``applied``: bool scalar coin ~ Bernoulli(p); ``inner``: the wrapped augmentation's params."""
+
+    applied: jax.Array
+    inner: Params
+
+
+def with_probability(aug: Augmentation, probability: ArrayLike) -> Augmentation:
+    """Applies ``aug`` with probability ``p``; otherwise returns the image unchanged.
+
+    The coin is drawn per call, so it is per sample under a per-sample vmap and
+    shared under a per-batch one (RandConv's RC_img draws it once per batch with
+    p = 0.5; the MS group's nnU-Net transform once per sample with p = 0.5).
+    ``probability`` may be a traced scalar (schedules do not recompile). The inner
+    params are always drawn, so the key stream does not depend on the coin.
+    """
+    aug = _check_augmentation(aug)
+    p = _validation.check_probability(probability)
+
+    def sample(key: PRNGKey, image: ArrayLike) -> ProbabilityParams:
+        k_coin, k_inner = jax.random.split(key)
+        return ProbabilityParams(jax.random.bernoulli(k_coin, p), aug.sample(k_inner, image))
+
+    def apply(image: ArrayLike, params: ProbabilityParams, *, mask: ArrayLike | None = None) -> jax.Array:
+        image = _validation.check_image(image)
+        return lax.cond(
+            params.applied,
+            lambda: aug.apply(image, params.inner, mask=mask).astype(image.dtype),
+            lambda: image,
+        )
+
+    return Augmentation(sample, apply)
+
+
+@functools.partial(jax.tree_util.register_dataclass, data_fields=["alpha", "inner"], meta_fields=[])
+@dataclasses.dataclass(frozen=True)
+class MixParams:
+    """``alpha``: float32 scalar weight of the augmented image; ``inner``: the wrapped params."""
+
+    alpha: jax.Array
+    inner: Params
+
+
+def mix_with_input(aug: Augmentation, alpha_range: tuple[ArrayLike, ArrayLike] = (0.0, 1.0)) -> Augmentation:
+    """Mixes ``aug``'s output with its input: ``alpha * aug(x) + (1 - alpha) * x``.
+
+    ``alpha ~ U(low, high)`` per call (RandConv's RC_mix: U(0, 1), one per batch;
+    GIN: U(0, 1) per sample). The bounds may be traced scalars.
+    """
+    aug = _check_augmentation(aug)
+    low, high = _validation.check_range(alpha_range, name="alpha_range")
+
+    def sample(key: PRNGKey, image: ArrayLike) -> MixParams:
+        k_alpha, k_inner = jax.random.split(key)
+        alpha = jax.random.uniform(k_alpha, (), jnp.float32, low, high)
+        return MixParams(alpha, aug.sample(k_inner, image))
+
+    def apply(image: ArrayLike, params: MixParams, *, mask: ArrayLike | None = None) -> jax.Array:
+        image = _validation.check_image(image)
+        compute = jnp.promote_types(image.dtype, jnp.float32)
+        x = image.astype(compute)
+        y = aug.apply(image, params.inner, mask=mask).astype(compute)
+        alpha = lax.stop_gradient(params.alpha).astype(compute)
+        return (alpha * y + (1 - alpha) * x).astype(image.dtype)
+
+    return Augmentation(sample, apply)
+
+
+def chain(*augs: Augmentation) -> Augmentation:
+    """Applies augmentations in order; the key is split into one subkey per member.
+
+    Params are the tuple of the members' params.
+    """
+    augs = tuple(_check_augmentation(a, f"augs[{i}]") for i, a in enumerate(augs))
+    if not augs:
+        raise ValueError("chain needs at least one augmentation")
+
+    def sample(key: PRNGKey, image: ArrayLike) -> tuple:
+        keys = jax.random.split(key, len(augs))
+        return tuple(a.sample(k, image) for a, k in zip(augs, keys))
+
+    def apply(image: ArrayLike, params: tuple, *, mask: ArrayLike | None = None) -> jax.Array:
+        if not isinstance(params, tuple) or len(params) != len(augs):
+            raise ValueError(f"params must be a tuple of {len(augs)} members' params, got {type(params).__name__}")
+        out = _validation.check_image(image)
+        for a, p in zip(augs, params):
+            out = a.apply(out, p, mask=mask)
+        return out
+
+    return Augmentation(sample, apply)
+
+
+def batched(aug: Augmentation, *, mode: str = "per_sample") -> Augmentation:
+    """Lifts a one-image augmentation to batches ``(N, *spatial, C)``.
+
+    * ``"per_sample"``: every image gets its own draw:
+      ``jax.vmap(aug)(jax.random.split(key, N), images)`` (GIN, the MS group's transforms).
+    * ``"per_batch"``: one draw shared by the batch:
+      ``jax.vmap(aug, in_axes=(None, 0))(key, images)`` (RandConv, Pro-RandConv).
+
+    The result is an :class:`Augmentation` over batches: ``sample(key, images)``
+    gives params with a leading ``N`` axis (per sample) or none (per batch), and
+    ``apply(images, params, mask=masks)`` takes ``masks`` of shape
+    ``(N, *spatial)`` or None.
+    """
+    aug = _check_augmentation(aug)
+    if mode not in BATCH_MODES:
+        raise ValueError(f"mode must be one of {BATCH_MODES}, got {mode!r}")
+
+    def _check_batch(images) -> jax.Array:
+        images = jnp.asarray(images)
+        if images.ndim not in (4, 5):
+            raise ValueError(
+                f"images must be a batch (N, H, W, C) or (N, D, H, W, C), got shape {images.shape}"
+            )
+        return images
+
+    def sample(key: PRNGKey, images: ArrayLike) -> Params:
+        images = _check_batch(images)
+        if mode == "per_batch":
+            return aug.sample(key, images[0])  # samplers read only the shape
+        keys = jax.random.split(key, images.shape[0])
+        return jax.vmap(aug.sample)(keys, images)
+
+    def apply(images: ArrayLike, params: Params, *, mask: ArrayLike | None = None) -> jax.Array:
+        images = _check_batch(images)
+        param_axis = 0 if mode == "per_sample" else None
+        if mask is None:
+            return jax.vmap(lambda x, p: aug.apply(x, p), in_axes=(0, param_axis))(images, params)
+        mask = jnp.asarray(mask)
+        if mask.shape[0] != images.shape[0]:
+            raise ValueError(f"mask must have a leading batch axis of {images.shape[0]}, got shape {mask.shape}")
+        return jax.vmap(lambda x, p, m: aug.apply(x, p, mask=m), in_axes=(0, param_axis, 0))(images, params, mask)
+
+    return Augmentation(sample, apply)

@@ -1,0 +1,175 @@
+"""Published random-convolution methods as named presets.
+
+Each factory returns a one-image :class:`~randconv_jax.Augmentation`
+(``aug(key, image, mask=None)``, image ``(H, W, C)`` or ``(D, H, W, C)``) whose
+defaults are those of the cited paper or code (facts and pitfalls of third-party
+copies: ``REFERENCES.md``). The papers differ in how draws are shared across a
+mini-batch; :data:`BATCH_MODE` records each one's and :func:`for_batches` wraps a
+preset accordingly.
+
+``"per_batch"`` presets share one draw across the batch, which is what the
+papers did; ``"per_sample"`` ones draw per image, as their data loaders did.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import jax
+from jax.typing import ArrayLike
+
+from randconv_jax import _validation
+from randconv_jax._compose import batched, mix_with_input, with_probability
+from randconv_jax._kernels import sample_conv_stack
+from randconv_jax._random_conv import RandomConvParams, apply_random_conv, make_random_conv
+from randconv_jax._typing import Augmentation, PRNGKey
+
+RANDCONV_VARIANTS = ("img", "mix")
+
+
+def randconv(
+    *,
+    variant: str = "img",
+    kernel_sizes: Sequence[int] = (1, 3, 5, 7),
+    identity_probability: ArrayLike = 0.5,
+    alpha_range: tuple[ArrayLike, ArrayLike] = (0.0, 1.0),
+    gain: ArrayLike = 1.0,
+    impl: str = "auto",
+) -> Augmentation:
+    """RandConv (Xu et al., ICLR 2021), as the official digits scripts run it.
+
+    One random convolution ``C -> C`` whose size is drawn from ``kernel_sizes``
+    (paper and code: ``-ks 1 3 5 7``), weights ~ N(0, 1/(C * k^d)) (code:
+    ``kaiming_normal_(nonlinearity='conv2d')``, gain 1, fan_in), no bias (code
+    default), zero padding ``k // 2``, no clamping or re-normalization (the paper
+    scripts do not pass ``--clamp_output``). Every output channel mixes every input
+    channel (no groups).
+
+    * ``variant="img"`` (RC_img): the input is returned unchanged with probability
+      ``identity_probability`` = 0.5 (``-idp 0.5``).
+    * ``variant="mix"`` (RC_mix): ``alpha * RC(x) + (1 - alpha) * x`` with
+      alpha ~ U(0, 1) (``-mix``; the code's "res_dist" is uniform).
+
+    Sharing: the official module draws one kernel, size, alpha and identity coin
+    per mini-batch (``BATCH_MODE["randconv"] == "per_batch"``). The consistency
+    loss of the paper (lambda 5 for img, 10 for mix) lives in the losses module.
+
+    References:
+      Xu, Liu, Yang, Raffel, Niethammer, `Robust and Generalizable Visual
+      Representation Learning via Random Convolutions
+      <https://arxiv.org/abs/2007.13003>`_, ICLR 2021; code ``wildphoton/RandConv``
+      (``lib/networks/rand_conv.py``, ``exp_mnist10k.sh``).
+    """
+    if variant not in RANDCONV_VARIANTS:
+        raise ValueError(f"variant must be one of {RANDCONV_VARIANTS}, got {variant!r}")
+    rc = make_random_conv(kernel_size=tuple(kernel_sizes), depth=1, gain=gain, normalize="none", impl=impl)
+    if variant == "mix":
+        return mix_with_input(rc, alpha_range)
+    p_identity = _validation.check_probability(identity_probability, name="identity_probability")
+    return with_probability(rc, 1.0 - p_identity)
+
+
+def ms_rc_3d(
+    *,
+    depth: int = 3,
+    kernel_size: int = 3,
+    gain: ArrayLike = math.sqrt(2.0),
+    probability: ArrayLike = 0.5,
+    impl: str = "auto",
+) -> Augmentation:
+    """The 3D MRI random convolution of Scholz et al. (2025), code ``ai-idt/rc_aug``.
+
+    ``randConv_linear``: three stacked linear 3^3 convolutions (``n_layers=3``,
+    k = 3, no activation), Keras ``HeNormal`` weights (a normal truncated at 2 std,
+    rescaled so the std is sqrt(2 / fan_in): gain sqrt(2), ``truncate=2``), zero
+    bias; then min-max to [0, 1] over the foreground (``rc_aug`` subtracts the
+    minimum over non-zero voxels and divides by the maximum; the background stays
+    at its input value). Applied with probability 0.5, a new random network per
+    image (``BATCH_MODE["ms_rc_3d"] == "per_sample"``). ``rc_aug`` min-max
+    normalizes its input to [0, 1] first; do the same for this preset.
+
+    Channels: ``rc_aug`` was written for one channel (Conv3D with 1 filter). For a
+    multi-channel image this preset keeps ``C -> C`` kernels spanning all
+    channels (the seed RC's choice); with C = 1 it is exactly ``rc_aug``. The same
+    preset runs on 2D images (3^2 kernels) for 2D studies.
+
+    References:
+      Scholz, Erdur, Peeken, Varma, Graf, Kirschke, Rueckert, Wiestler, `Random
+      Convolutions for Domain Generalization of Deep Learning-based Medical Image
+      Segmentation Models <https://doi.org/10.1148/ryai.240502>`_, Radiology: AI
+      2025; code ``ai-idt/rc_aug`` (``randconv.py``, 2024-11-24).
+    """
+    rc = make_random_conv(
+        kernel_size=kernel_size, depth=depth, gain=gain, truncate=2.0, normalize="minmax_foreground", impl=impl
+    )
+    return with_probability(rc, probability)
+
+
+def nnunet_rc(
+    *,
+    hidden_per_channel: int = 2,
+    kernel_size: int = 3,
+    gain: ArrayLike = math.sqrt(2.0),
+    probability: ArrayLike = 0.5,
+    impl: str = "auto",
+) -> Augmentation:
+    """The MS group's nnU-Net v2 ``RandomConvolutionTransform`` (``nnUNetTrainerRC``).
+
+    Per modality (``groups = C``, modalities never mix): a 3^3 convolution to
+    ``hidden_per_channel`` = 2 maps (``Conv3d(C, 4, 3, groups=C)`` for C = 2), then
+    a 1^3 convolution back to one map (``Conv3d(4, C, 1, groups=C)``); no
+    nonlinearity (``non_linearity=False``); weights re-drawn on every call with
+    ``kaiming_normal_`` defaults (gain sqrt(2), fan_in = in/groups * k^3); biases
+    omitted (the fork never re-draws them and they vanish in the z-score). Then
+    per channel: z-score and restore the input's mean and std. Applied with
+    probability 0.5 per sample (``RandomTransform(rc, apply_probability=0.5)``;
+    ``BATCH_MODE["nnunet_rc"] == "per_sample"``).
+
+    Unlike the fork, any channel count works (its hidden width 4 breaks for C = 3).
+    The 1^3 layer is folded into the 3^3 one when applied (exact), which halves
+    the work. Works on 2D images too (3^2 then 1^2).
+
+    References:
+      ``daniel-scholz/nnUNet`` (master ``77dedc7``), ``nnunetv2/training/
+      data_augmentation/custom_transforms/random_convolution.py`` and
+      ``nnUNetTrainerRC.py``, 2025.
+    """
+    _validation.check_kernel_sizes(kernel_size)
+    hidden = _validation.check_positive_int(hidden_per_channel, name="hidden_per_channel")
+
+    def sample(key: PRNGKey, image: ArrayLike) -> RandomConvParams:
+        channels, d = image.shape[-1], len(image.shape) - 1
+        if d not in (2, 3):
+            raise ValueError(f"image must have shape (H, W, C) or (D, H, W, C), got {image.shape}")
+        k_spatial, k_point = jax.random.split(key)
+        common = dict(spatial_dims=d, groups=channels, gain=gain)
+        first = sample_conv_stack(
+            k_spatial, in_channels=channels, out_channels=hidden * channels, kernel_sizes=(kernel_size,), **common
+        )
+        second = sample_conv_stack(
+            k_point, in_channels=hidden * channels, out_channels=channels, kernel_sizes=(1,), **common
+        )
+        return RandomConvParams((first, second))
+
+    def apply(image: ArrayLike, params: RandomConvParams, *, mask: ArrayLike | None = None) -> jax.Array:
+        return apply_random_conv(image, params, normalize="zscore_restore", mask=mask, impl=impl)
+
+    return with_probability(Augmentation(sample, apply), probability)
+
+
+BATCH_MODE = {"randconv": "per_batch", "ms_rc_3d": "per_sample", "nnunet_rc": "per_sample"}
+"""How each preset's paper/code shares draws across a mini-batch."""
+
+_FACTORIES = {"randconv": randconv, "ms_rc_3d": ms_rc_3d, "nnunet_rc": nnunet_rc}
+
+
+def for_batches(name: str, **overrides) -> Augmentation:
+    """The preset ``name`` lifted to batches ``(N, *spatial, C)`` with its paper's sharing.
+
+    ``overrides`` go to the preset's factory, e.g.
+    ``for_batches("randconv", variant="mix")``.
+    """
+    if name not in _FACTORIES:
+        raise ValueError(f"name must be one of {sorted(_FACTORIES)}, got {name!r}")
+    return batched(_FACTORIES[name](**overrides), mode=BATCH_MODE[name])
