@@ -12,8 +12,8 @@ Two formulations of the same operation, chosen per backend behind one API:
 * ``"lax"``: ``lax.conv_general_dilated`` (cuDNN on GPU). On XLA:CPU it is 10-20x
   slower than taps for C <= 3 (see docs/benchmarks.md).
 
-``impl="auto"`` picks taps on CPU and lax elsewhere via ``lax.platform_dependent``,
-so one jitted function does the right thing on each backend.
+``impl="auto"`` picks taps when JAX's default backend is the CPU and lax otherwise
+(GPU/TPU), at trace time.
 
 Internally arrays are channels-first ``(C, *spatial)`` so the innermost, vectorized
 axis is a spatial one; the public :func:`convolve` takes channels-last images.
@@ -22,6 +22,7 @@ axis is a spatial one; the public :func:`convolve` takes channels-last images.
 from __future__ import annotations
 
 import itertools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -44,28 +45,58 @@ def tree_sum(terms: list[jax.Array]) -> jax.Array:
     return terms[0]
 
 
+def _taps_one_output(padded: jax.Array, weights: jax.Array, first_input: int, spatial: tuple[int, ...]) -> jax.Array:
+    """``sum_{t, i} padded[first_input + i, shifted by t] * weights[t + (i,)]`` as a balanced tree."""
+    ks = weights.shape[:-1]
+    terms = []
+    for offset in itertools.product(*(range(k) for k in ks)):
+        window = tuple(slice(t, t + s) for t, s in zip(offset, spatial, strict=True))
+        for i in range(weights.shape[-1]):
+            terms.append(padded[(first_input + i,) + window] * weights[offset + (i,)])
+    return tree_sum(terms)
+
+
+# From this many output channels (and more than one tap) each output channel is
+# computed in its own iteration of a loop. Unrolled, XLA:CPU fuses the tap sums
+# of 3+ channels into the channels-last output transpose and iterates with the
+# channel innermost, which vectorizes badly: vmapped over 64x224x224x3 the loop
+# takes 60 ms (k=3) and 100-140 ms (k=7) against 100 and 440 ms unrolled, and
+# 39 against 127 ms on 2x96^3x3. With 1-2 channels the unrolled form is faster
+# (2x128^3x2: 25-45 vs 58 ms), so it is kept there.
+_LOOP_OVER_CHANNELS_FROM = 3
+
+
 def _conv_taps_cf(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, groups: int) -> jax.Array:
-    """Taps convolution of a channels-first ``x (C_in, *S)`` with ``kernel (*k, C_in/g, C_out)``."""
+    """Taps convolution of a channels-first ``x (C_in, *S)`` with ``kernel (*k, C_in/g, C_out)``.
+
+    Weights are indexed straight from the kernel (or from the loop's per-channel
+    slice): taking an intermediate slice such as ``kernel[..., o]`` inside the
+    unrolled form made XLA:CPU 3-4x slower (2x128^3x2: 137 vs 36 ms).
+    """
     ks = kernel.shape[:-2]
     cin_g, cout = kernel.shape[-2:]
     cout_g = cout // groups
     spatial = x.shape[1:]
     padded = jnp.pad(x, [(0, 0)] + [(k // 2, k // 2) for k in ks])
-    window = {}
+    if cout >= _LOOP_OVER_CHANNELS_FROM and math.prod(ks) > 1:
+        per_channel = jnp.moveaxis(kernel, -1, 0)  # (C_out, *k, C_in/g)
 
-    def shifted(channel: int, offset: tuple[int, ...]) -> jax.Array:
-        if (channel, offset) not in window:
-            index = (channel,) + tuple(slice(o, o + s) for o, s in zip(offset, spatial))
-            window[(channel, offset)] = padded[index]
-        return window[(channel, offset)]
+        def one_group(group: int) -> jax.Array:
+            weights = per_channel[group * cout_g : (group + 1) * cout_g]
+            return lax.map(lambda w: _taps_one_output(padded, w, group * cin_g, spatial), weights)
 
+        out = jnp.concatenate([one_group(g) for g in range(groups)], axis=0)
+        if bias is not None:
+            out = out + bias.reshape((-1,) + (1,) * len(spatial))
+        return out
     outputs = []
     for o in range(cout):
-        group = o // cout_g
+        first_input = (o // cout_g) * cin_g
         terms = []
         for offset in itertools.product(*(range(k) for k in ks)):
+            window = tuple(slice(t, t + s) for t, s in zip(offset, spatial, strict=True))
             for i in range(cin_g):
-                terms.append(shifted(group * cin_g + i, offset) * kernel[offset + (i, o)])
+                terms.append(padded[(first_input + i,) + window] * kernel[offset + (i, o)])
         out = tree_sum(terms)
         if bias is not None:
             out = out + bias[o]
@@ -76,9 +107,7 @@ def _conv_taps_cf(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, group
 def _conv_lax_cf(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, groups: int) -> jax.Array:
     d = x.ndim - 1
     spatial = "DHW"[-d:] if d <= 3 else None
-    dims = lax.conv_dimension_numbers(
-        (1,) + x.shape, kernel.shape, ("NC" + spatial, spatial + "IO", "NC" + spatial)
-    )
+    dims = lax.conv_dimension_numbers((1,) + x.shape, kernel.shape, ("NC" + spatial, spatial + "IO", "NC" + spatial))
     out = lax.conv_general_dilated(
         x[None],
         kernel,
@@ -106,20 +135,12 @@ def conv_channels_first(
     if impl == "lax":
         return _conv_lax_cf(x, kernel, bias, groups)
     if impl == "auto":
-        if bias is None:
-            return lax.platform_dependent(
-                x,
-                kernel,
-                cpu=lambda a, w: _conv_taps_cf(a, w, None, groups),
-                default=lambda a, w: _conv_lax_cf(a, w, None, groups),
-            )
-        return lax.platform_dependent(
-            x,
-            kernel,
-            bias,
-            cpu=lambda a, w, b: _conv_taps_cf(a, w, b, groups),
-            default=lambda a, w, b: _conv_lax_cf(a, w, b, groups),
-        )
+        # Resolved at trace time from the default backend. (lax.platform_dependent
+        # would defer the choice to lowering, but it traces both branches, and the
+        # lax branch's vmap rule for per-sample kernels reshapes the batch into
+        # channels, which explicit-axes meshes reject.)
+        chosen = "taps" if jax.default_backend() == "cpu" else "lax"
+        return conv_channels_first(x, kernel, bias, groups=groups, impl=chosen)
     raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
 
 

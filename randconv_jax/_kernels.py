@@ -113,7 +113,11 @@ def sample_conv_stack(
     cin_g = in_channels // groups
     k_max = max(kernel_sizes)
     size_index = jax.random.randint(k_size, (repeats,), 0, len(kernel_sizes), dtype=jnp.int32)
-    sizes = jnp.asarray(kernel_sizes, jnp.int32)[size_index]
+    # A select chain, not a gather: gathers need explicit output shardings under
+    # explicit-axes meshes, and the table has at most a handful of entries.
+    sizes = jnp.zeros_like(size_index)
+    for j, k in enumerate(kernel_sizes):
+        sizes = jnp.where(size_index == j, k, sizes)
     shape = (repeats,) + (k_max,) * spatial_dims + (cin_g, out_channels)
     if truncate is None:
         raw = jax.random.normal(k_weight, shape, jnp.float32)

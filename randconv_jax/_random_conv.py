@@ -45,10 +45,13 @@ def _central(kernel: jax.Array, k: int, spatial_dims: int) -> jax.Array:
     return kernel[(slice(c - r, c + r + 1),) * spatial_dims]
 
 
-def _apply_layer(x, kernel, bias, size_index, kernel_sizes, groups, impl):
+MULTISCALE_MODES = ("switch", "full")
+
+
+def _apply_layer(x, kernel, bias, size_index, kernel_sizes, groups, impl, multiscale):
     d = x.ndim - 1
     k_max = kernel.shape[0]
-    if len(kernel_sizes) == 1:
+    if len(kernel_sizes) == 1 or multiscale == "full":
         return _conv.conv_channels_first(x, _central(kernel, k_max, d), bias, groups=groups, impl=impl)
     branches = [
         functools.partial(
@@ -60,9 +63,9 @@ def _apply_layer(x, kernel, bias, size_index, kernel_sizes, groups, impl):
     return lax.switch(size_index, branches, x, kernel)
 
 
-def _apply_stack(x: jax.Array, stack: ConvStack, impl: str) -> jax.Array:
+def _apply_stack(x: jax.Array, stack: ConvStack, impl: str, multiscale: str) -> jax.Array:
     def layer(a, kernel, bias, index):
-        return _apply_layer(a, kernel, bias, index, stack.kernel_sizes, stack.groups, impl)
+        return _apply_layer(a, kernel, bias, index, stack.kernel_sizes, stack.groups, impl, multiscale)
 
     if stack.repeats == 1:
         bias = None if stack.biases is None else stack.biases[0]
@@ -123,6 +126,13 @@ def _fold_pointwise(stacks: Sequence[ConvStack]) -> list[ConvStack]:
     return folded
 
 
+def _check_impl_multiscale(impl: str, multiscale: str) -> None:
+    if impl not in _conv.IMPLS:
+        raise ValueError(f"impl must be one of {_conv.IMPLS}, got {impl!r}")
+    if multiscale not in MULTISCALE_MODES:
+        raise ValueError(f"multiscale must be one of {MULTISCALE_MODES}, got {multiscale!r}")
+
+
 def check_params(params: RandomConvParams, image: jax.Array) -> None:
     """Raises a ValueError naming what does not match between ``params`` and ``image``."""
     if not isinstance(params, RandomConvParams):
@@ -147,13 +157,19 @@ def check_params(params: RandomConvParams, image: jax.Array) -> None:
 
 
 def apply_random_conv_channels_first(
-    x: jax.Array, params: RandomConvParams, *, normalize: str, mask: jax.Array | None, impl: str
+    x: jax.Array,
+    params: RandomConvParams,
+    *,
+    normalize: str,
+    mask: jax.Array | None,
+    impl: str,
+    multiscale: str = "switch",
 ) -> jax.Array:
     """Internal: ``x (C, *S)`` float32 -> ``(C, *S)``."""
     params = jax.tree.map(lax.stop_gradient, params)
     y = x
     for stack in _fold_pointwise(params.stacks):
-        y = _apply_stack(y, stack, impl)
+        y = _apply_stack(y, stack, impl, multiscale)
     return _normalize.normalize_channels_first(y, x, normalize, mask)
 
 
@@ -164,6 +180,7 @@ def apply_random_conv(
     normalize: str = "none",
     mask: ArrayLike | None = None,
     impl: str = "auto",
+    multiscale: str = "switch",
 ) -> jax.Array:
     """Applies drawn random-convolution params to one image (deterministic).
 
@@ -177,19 +194,24 @@ def apply_random_conv(
       mask: optional ``(*spatial,)`` foreground mask (bool or {0, 1}); statistics
         are taken inside it and voxels outside keep their input value.
       impl: ``"auto"`` (taps on CPU, ``lax.conv`` on GPU/TPU), ``"taps"`` or ``"lax"``.
+      multiscale: how layers with several possible kernel sizes run (same output
+        either way). ``"switch"`` (default) runs only the drawn size: cheapest when
+        the size is shared across a batch (per-batch draws), but under a per-sample
+        ``vmap`` the switch becomes a select that runs every size (1+9+25+49 taps
+        for (1, 3, 5, 7) in 2D). ``"full"`` always runs the ``k_max`` kernel (zeros
+        outside the drawn size; 49 taps): the better choice for per-sample draws.
 
     Returns:
       Array of the image's shape and dtype. No gradient flows into ``params``.
     """
     image = _validation.check_image(image)
     _normalize.check_mode(normalize)
-    if impl not in _conv.IMPLS:
-        raise ValueError(f"impl must be one of {_conv.IMPLS}, got {impl!r}")
+    _check_impl_multiscale(impl, multiscale)
     check_params(params, image)
     m = _validation.check_mask(mask, image)
     compute = jnp.promote_types(image.dtype, jnp.float32)
     x = jnp.moveaxis(image.astype(compute), -1, 0)
-    y = apply_random_conv_channels_first(x, params, normalize=normalize, mask=m, impl=impl)
+    y = apply_random_conv_channels_first(x, params, normalize=normalize, mask=m, impl=impl, multiscale=multiscale)
     return jnp.moveaxis(y, 0, -1).astype(image.dtype)
 
 
@@ -241,18 +263,17 @@ def sample_random_conv(
     depth = _validation.check_positive_int(depth, name="depth")
     groups = _validation.check_positive_int(groups, name="groups")
     channels, d = image.shape[-1], len(image.shape) - 1
-    hidden = channels if hidden_channels is None else _validation.check_positive_int(
-        hidden_channels, name="hidden_channels"
+    hidden = (
+        channels if hidden_channels is None else _validation.check_positive_int(hidden_channels, name="hidden_channels")
     )
     if channels % groups or hidden % groups:
         raise ValueError(
-            f"groups={groups} must divide the image's channels ({channels}) and "
-            f"hidden_channels ({hidden})"
+            f"groups={groups} must divide the image's channels ({channels}) and hidden_channels ({hidden})"
         )
     widths = [channels] + [hidden] * (depth - 1) + [channels]
     # Runs of layers with equal shape share one ConvStack (applied with lax.scan).
     runs: list[tuple[int, int, int]] = []  # (c_in, c_out, repeats)
-    for c_in, c_out in zip(widths[:-1], widths[1:]):
+    for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
         if runs and runs[-1][:2] == (c_in, c_out):
             runs[-1] = (c_in, c_out, runs[-1][2] + 1)
         else:
@@ -272,7 +293,7 @@ def sample_random_conv(
             truncate=truncate,
             bias_std=bias_std,
         )
-        for k, (c_in, c_out, n) in zip(keys, runs)
+        for k, (c_in, c_out, n) in zip(keys, runs, strict=True)
     )
     return RandomConvParams(stacks)
 
@@ -292,6 +313,7 @@ def random_conv(
     normalize: str = "none",
     mask: ArrayLike | None = None,
     impl: str = "auto",
+    multiscale: str = "switch",
 ) -> jax.Array:
     """Random convolution of one image: ``depth`` stacked random k^d convolutions.
 
@@ -322,7 +344,7 @@ def random_conv(
         bias_std=bias_std,
         truncate=truncate,
     )
-    return apply_random_conv(image, params, normalize=normalize, mask=mask, impl=impl)
+    return apply_random_conv(image, params, normalize=normalize, mask=mask, impl=impl, multiscale=multiscale)
 
 
 def make_random_conv(
@@ -337,6 +359,7 @@ def make_random_conv(
     truncate: float | None = None,
     normalize: str = "none",
     impl: str = "auto",
+    multiscale: str = "switch",
 ) -> Augmentation:
     """:func:`random_conv` as an :class:`Augmentation` (``sample``/``apply`` pair) for composing.
 
@@ -345,9 +368,10 @@ def make_random_conv(
     _validation.check_kernel_sizes(kernel_size)
     _validation.check_positive_int(depth, name="depth")
     _validation.check_positive_int(groups, name="groups")
+    if hidden_channels is not None:
+        _validation.check_positive_int(hidden_channels, name="hidden_channels")
     _normalize.check_mode(normalize)
-    if impl not in _conv.IMPLS:
-        raise ValueError(f"impl must be one of {_conv.IMPLS}, got {impl!r}")
+    _check_impl_multiscale(impl, multiscale)
     sample = functools.partial(
         sample_random_conv,
         kernel_size=kernel_size,
@@ -359,5 +383,5 @@ def make_random_conv(
         bias_std=bias_std,
         truncate=truncate,
     )
-    apply = functools.partial(apply_random_conv, normalize=normalize, impl=impl)
+    apply = functools.partial(apply_random_conv, normalize=normalize, impl=impl, multiscale=multiscale)
     return Augmentation(sample, apply)

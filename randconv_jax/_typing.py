@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol
+import dataclasses
+from typing import Any, Protocol
 
 import jax
 from jax.typing import ArrayLike
@@ -19,12 +20,11 @@ class SampleFn(Protocol):
 
 
 class ApplyFn(Protocol):
-    def __call__(
-        self, image: ArrayLike, params: Params, *, mask: ArrayLike | None = None
-    ) -> jax.Array: ...
+    def __call__(self, image: ArrayLike, params: Params, *, mask: ArrayLike | None = None) -> jax.Array: ...
 
 
-class Augmentation(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class Augmentation:
     """A random augmentation as two pure functions, in the manner of optax.
 
     ``sample(key, image) -> params`` draws every random quantity (it reads only
@@ -33,6 +33,7 @@ class Augmentation(NamedTuple):
 
         out = aug(key, image, mask=mask)   # == aug.apply(image, aug.sample(key, image), mask=mask)
 
+    It is an ordinary callable: ``jax.jit(aug)`` and ``jax.vmap(aug)`` work.
     ``image`` is one unbatched channels-last image ``(H, W, C)`` or
     ``(D, H, W, C)``, unless the augmentation came from :func:`batched`, which
     takes ``(N, *spatial, C)``.
@@ -41,7 +42,5 @@ class Augmentation(NamedTuple):
     sample: SampleFn
     apply: ApplyFn
 
-    def __call__(
-        self, key: PRNGKey, image: ArrayLike, *, mask: ArrayLike | None = None
-    ) -> jax.Array:
+    def __call__(self, key: PRNGKey, image: ArrayLike, *, mask: ArrayLike | None = None) -> jax.Array:
         return self.apply(image, self.sample(key, image), mask=mask)

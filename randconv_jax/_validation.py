@@ -39,8 +39,7 @@ def check_mask(mask: ArrayLike | None, image: jax.Array, *, name: str = "mask") 
         mask = mask[..., 0]
     if mask.shape != spatial:
         raise ValueError(
-            f"{name} must have the image's spatial shape {spatial} (or {spatial + (1,)}), "
-            f"got shape {mask.shape}"
+            f"{name} must have the image's spatial shape {spatial} (or {spatial + (1,)}), got shape {mask.shape}"
         )
     if mask.dtype == jnp.bool_:
         return mask
@@ -51,7 +50,13 @@ def check_mask(mask: ArrayLike | None, image: jax.Array, *, name: str = "mask") 
 
 def check_kernel_sizes(kernel_size: int | Sequence[int], *, name: str = "kernel_size") -> tuple[int, ...]:
     """Returns a tuple of odd positive kernel sizes (one entry for a fixed size)."""
-    sizes = (kernel_size,) if isinstance(kernel_size, (int, np.integer)) else tuple(kernel_size)
+    if isinstance(kernel_size, (int, np.integer)):
+        sizes = (kernel_size,)
+    else:
+        try:
+            sizes = tuple(kernel_size)
+        except TypeError:
+            raise ValueError(f"{name} must be an odd positive int or a tuple of them, got {kernel_size!r}") from None
     if not sizes:
         raise ValueError(f"{name} must be an odd positive int or a non-empty tuple of them, got ()")
     for k in sizes:

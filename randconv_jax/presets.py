@@ -26,6 +26,7 @@ from randconv_jax._random_conv import RandomConvParams, apply_random_conv, make_
 from randconv_jax._typing import Augmentation, PRNGKey
 
 RANDCONV_VARIANTS = ("img", "mix")
+HE_GAIN = math.sqrt(2.0)  # Kaiming/He gain for ReLU-family layers (PyTorch default leaky_relu a=0).
 
 
 def randconv(
@@ -74,7 +75,7 @@ def ms_rc_3d(
     *,
     depth: int = 3,
     kernel_size: int = 3,
-    gain: ArrayLike = math.sqrt(2.0),
+    gain: ArrayLike = HE_GAIN,
     probability: ArrayLike = 0.5,
     impl: str = "auto",
 ) -> Augmentation:
@@ -110,7 +111,7 @@ def nnunet_rc(
     *,
     hidden_per_channel: int = 2,
     kernel_size: int = 3,
-    gain: ArrayLike = math.sqrt(2.0),
+    gain: ArrayLike = HE_GAIN,
     probability: ArrayLike = 0.5,
     impl: str = "auto",
 ) -> Augmentation:
