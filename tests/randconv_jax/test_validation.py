@@ -1,0 +1,261 @@
+"""Bad input fails early with a ValueError / TypeError whose message names the argument."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import randconv_jax as rc
+from randconv_jax import presets
+
+KEY = jax.random.key(0)
+X2 = jnp.ones((8, 9, 3), jnp.float32)
+X3 = jnp.ones((5, 6, 7, 2), jnp.float32)
+AUG = rc.make_random_conv(kernel_size=3)
+
+
+def _abstract_params(image, **kw):
+    """sample_random_conv's params as shapes only (what the checks read), without running the sampler."""
+    return jax.eval_shape(functools.partial(rc.sample_random_conv, **kw), KEY, image)
+
+
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.uint8, jnp.bool_])
+def test_non_float_images_are_rejected(dtype):
+    x = jnp.ones((8, 9, 3), dtype)
+    with pytest.raises(TypeError, match=r"image must have a floating-point dtype"):
+        rc.random_conv(KEY, x)
+    with pytest.raises(TypeError, match=r"image must have a floating-point dtype"):
+        rc.sample_random_conv(KEY, x)
+    with pytest.raises(TypeError, match=r"image must have a floating-point dtype"):
+        rc.apply_random_conv(x, rc.sample_random_conv(KEY, X2))
+    with pytest.raises(TypeError, match=r"image must have a floating-point dtype"):
+        rc.convolve(x, jnp.ones((3, 3, 3, 3)))
+    with pytest.raises(TypeError, match=r"image"):
+        rc.with_probability(AUG, 1.0)(KEY, x)
+    with pytest.raises(TypeError, match=r"image"):
+        rc.mix_with_input(AUG)(KEY, x)
+
+
+def test_a_list_is_not_an_image():
+    with pytest.raises(TypeError, match=r"image must be an array"):
+        rc.random_conv(KEY, np.ones((4, 4, 1)).tolist())
+
+
+@pytest.mark.parametrize("shape", [(8, 9), (2, 5, 6, 7, 2), (7,)], ids=["rank2", "rank5", "rank1"])
+def test_wrong_rank_is_rejected(shape):
+    x = jnp.ones(shape, jnp.float32)
+    with pytest.raises(ValueError, match=r"image must be one unbatched channels-last image"):
+        rc.random_conv(KEY, x)
+    with pytest.raises(ValueError, match=r"image must"):
+        rc.sample_random_conv(KEY, x)
+    with pytest.raises(ValueError, match=r"image must"):
+        rc.sample_random_conv(KEY, jax.ShapeDtypeStruct(shape, jnp.float32))
+    with pytest.raises(ValueError, match=r"image must"):
+        rc.convolve(x, jnp.ones((3, 3, 1, 1)))
+    with pytest.raises(ValueError, match=r"image"):
+        presets.nnunet_rc()(KEY, x)
+
+
+@pytest.mark.parametrize("kernel_size", [4, 0, -3, (1, 2, 3), (), (3.0,), True, (3, None)], ids=repr)
+def test_bad_kernel_sizes_are_rejected(kernel_size):
+    with pytest.raises(ValueError, match=r"kernel_size"):
+        rc.random_conv(KEY, X2, kernel_size=kernel_size)
+    with pytest.raises(ValueError, match=r"kernel_size"):
+        rc.make_random_conv(kernel_size=kernel_size)
+
+
+@pytest.mark.parametrize("kernel_size", [3.0, None, "3"], ids=repr)
+def test_non_int_kernel_size_error_names_the_argument(kernel_size):
+    with pytest.raises((ValueError, TypeError), match=r"kernel_size"):
+        rc.random_conv(KEY, X2, kernel_size=kernel_size)
+    with pytest.raises((ValueError, TypeError), match=r"kernel_size"):
+        rc.make_random_conv(kernel_size=kernel_size)
+
+
+def test_even_kernel_in_convolve_is_rejected():
+    with pytest.raises(ValueError, match=r"kernel spatial sizes must be odd"):
+        rc.convolve(X2, jnp.ones((4, 3, 3, 3)))
+    with pytest.raises(ValueError, match=r"kernel must have shape"):
+        rc.convolve(X2, jnp.ones((3, 3, 3)))
+    with pytest.raises(ValueError, match=r"kernel has 2 input channels per group"):
+        rc.convolve(X2, jnp.ones((3, 3, 2, 3)))
+    with pytest.raises(ValueError, match=r"groups"):
+        rc.convolve(X2, jnp.ones((3, 3, 1, 4)), groups=3)
+
+
+@pytest.mark.parametrize("bad", ["depth", "groups", "hidden_channels"])
+@pytest.mark.parametrize("value", [0, -1, 1.5])
+def test_non_positive_int_hyper_parameters_are_rejected(bad, value):
+    with pytest.raises(ValueError, match=bad):
+        rc.random_conv(KEY, X2, **{bad: value})
+
+
+@pytest.mark.parametrize("bad", ["depth", "groups", "hidden_channels"])
+def test_make_random_conv_checks_hyper_parameters_at_construction(bad):
+    # make_random_conv: "Hyper-parameters are checked now, so a bad value fails at construction."
+    with pytest.raises(ValueError, match=bad):
+        rc.make_random_conv(**{bad: 0})
+
+
+@pytest.mark.parametrize(
+    "mask_shape", [(8, 8), (9, 8), (8, 9, 3), (1, 8, 9), (8,)], ids=["short", "transposed", "channels", "batched", "1d"]
+)
+def test_mask_of_wrong_shape_is_rejected(mask_shape):
+    mask = np.ones(mask_shape, bool)
+    with pytest.raises(ValueError, match=r"mask must have the image's spatial shape"):
+        rc.random_conv(KEY, X2, mask=mask)
+    with pytest.raises(ValueError, match=r"mask"):
+        rc.apply_random_conv(X2, rc.sample_random_conv(KEY, X2), mask=mask, normalize="zscore_restore")
+    with pytest.raises(ValueError, match=r"mask"):
+        rc.normalize_output(X2, X2, mode="frobenius", mask=mask)
+    with pytest.raises(ValueError, match=r"mask"):
+        presets.nnunet_rc(probability=1.0)(KEY, X2, mask=mask)
+
+
+def test_mask_of_wrong_dtype_is_rejected():
+    with pytest.raises(TypeError, match=r"mask must be boolean or numeric"):
+        rc.random_conv(KEY, X2, mask=np.ones((8, 9), np.complex64))
+
+
+def test_params_for_another_channel_count_are_rejected():
+    params = rc.sample_random_conv(KEY, jnp.ones((8, 9, 4)))
+    with pytest.raises(ValueError, match=r"params\.stacks\[0\] takes 4 channels but receives 3"):
+        rc.apply_random_conv(X2, params)
+    grouped = _abstract_params(jnp.ones((8, 9, 6)), groups=3)
+    with pytest.raises(ValueError, match=r"params"):
+        rc.apply_random_conv(X2, grouped)
+    hidden = _abstract_params(X2, depth=2, hidden_channels=5)
+    bad = rc.RandomConvParams(hidden.stacks[:1])  # ends with 5 channels
+    with pytest.raises(ValueError, match=r"params end with 5 channels"):
+        rc.apply_random_conv(X2, bad)
+
+
+def test_params_for_another_rank_are_rejected():
+    params3 = rc.sample_random_conv(KEY, jnp.ones((5, 6, 7, 3)))
+    with pytest.raises(ValueError, match=r"params\.stacks\[0\]\.kernels has shape"):
+        rc.apply_random_conv(X2, params3)
+    params2 = _abstract_params(jnp.ones((5, 6, 2)))
+    with pytest.raises(ValueError, match=r"params\.stacks\[0\]\.kernels has shape"):
+        rc.apply_random_conv(X3, params2)
+    batched = jax.eval_shape(jax.vmap(rc.sample_random_conv, in_axes=(0, None)), jax.random.split(KEY, 2), X2)
+    with pytest.raises(ValueError, match=r"params"):
+        rc.apply_random_conv(X2, batched)
+
+
+def test_params_of_the_wrong_type_are_rejected():
+    with pytest.raises(TypeError, match=r"params must be RandomConvParams"):
+        rc.apply_random_conv(X2, {"kernels": jnp.ones((3, 3, 3, 3))})
+    with pytest.raises(ValueError, match=r"params must be a tuple of 2"):
+        rc.chain(AUG, AUG).apply(X2, rc.sample_random_conv(KEY, X2))
+
+
+def test_unknown_normalize_mode_is_rejected():
+    with pytest.raises(ValueError, match=r"normalize must be one of"):
+        rc.random_conv(KEY, X2, normalize="zscore")
+    with pytest.raises(ValueError, match=r"normalize must be one of"):
+        rc.apply_random_conv(X2, rc.sample_random_conv(KEY, X2), normalize="bogus")
+    with pytest.raises(ValueError, match=r"normalize must be one of"):
+        rc.make_random_conv(normalize="minmax")
+    with pytest.raises(ValueError, match=r"normalize must be one of"):
+        rc.normalize_output(X2, X2, mode="l2")
+
+
+def test_unknown_impl_is_rejected():
+    with pytest.raises(ValueError, match=r"impl must be one of"):
+        rc.random_conv(KEY, X2, impl="cudnn")
+    with pytest.raises(ValueError, match=r"impl must be one of"):
+        rc.apply_random_conv(X2, rc.sample_random_conv(KEY, X2), impl="fft")
+    with pytest.raises(ValueError, match=r"impl must be one of"):
+        rc.convolve(X2, jnp.ones((3, 3, 3, 3)), impl="fft")
+    with pytest.raises(ValueError, match=r"impl must be one of"):
+        rc.make_random_conv(impl="gpu")
+    with pytest.raises(ValueError, match=r"impl must be one of"):
+        presets.ms_rc_3d(impl="gpu")
+
+
+def test_groups_must_divide_channels():
+    with pytest.raises(ValueError, match=r"groups=2 must divide the image's channels \(3\)"):
+        rc.random_conv(KEY, X2, groups=2)
+    with pytest.raises(ValueError, match=r"groups=3 must divide .*hidden_channels \(4\)"):
+        rc.random_conv(KEY, X2, groups=3, depth=2, hidden_channels=4)
+    with pytest.raises(ValueError, match=r"groups"):
+        rc.make_random_conv(groups=2)(KEY, X2)
+
+
+@pytest.mark.parametrize("p", [1.5, -0.1, np.float32(2.0)])
+def test_probability_outside_unit_interval_is_rejected(p):
+    with pytest.raises(ValueError, match=r"probability must lie in \[0, 1\]"):
+        rc.with_probability(AUG, p)
+    with pytest.raises(ValueError, match=r"probability"):
+        presets.ms_rc_3d(probability=p)
+    with pytest.raises(ValueError, match=r"probability"):
+        presets.nnunet_rc(probability=p)
+    with pytest.raises(ValueError, match=r"identity_probability"):
+        presets.randconv(identity_probability=p)
+
+
+def test_alpha_range_must_be_an_ordered_pair():
+    with pytest.raises(ValueError, match=r"alpha_range must satisfy low <= high"):
+        rc.mix_with_input(AUG, (0.8, 0.2))
+    with pytest.raises(ValueError, match=r"alpha_range must be a pair"):
+        rc.mix_with_input(AUG, (0.1, 0.2, 0.3))
+    with pytest.raises(ValueError, match=r"alpha_range"):
+        presets.randconv(variant="mix", alpha_range=(1.0, 0.0))
+
+
+@pytest.mark.parametrize(
+    "not_aug", [lambda k, x: x, "random_conv", None, (AUG.sample, AUG.apply)], ids=["function", "str", "None", "pair"]
+)
+def test_wrappers_reject_non_augmentations(not_aug):
+    with pytest.raises(TypeError, match=r"aug must be a randconv_jax.Augmentation"):
+        rc.with_probability(not_aug, 0.5)
+    with pytest.raises(TypeError, match=r"aug must be a randconv_jax.Augmentation"):
+        rc.mix_with_input(not_aug)
+    with pytest.raises(TypeError, match=r"aug must be a randconv_jax.Augmentation"):
+        rc.batched(not_aug)
+    with pytest.raises(TypeError, match=r"augs\[1\] must be a randconv_jax.Augmentation"):
+        rc.chain(AUG, not_aug)
+
+
+def test_chain_needs_a_member():
+    with pytest.raises(ValueError, match=r"chain needs at least one augmentation"):
+        rc.chain()
+
+
+def test_batched_checks_mode_images_and_masks():
+    with pytest.raises(ValueError, match=r"mode must be one of"):
+        rc.batched(AUG, mode="per_pixel")
+    aug = rc.batched(AUG)
+    with pytest.raises(ValueError, match=r"images must be a batch"):
+        aug(KEY, X2)
+    images = jnp.stack([X2, X2])
+    with pytest.raises(ValueError, match=r"mask must have a leading batch axis of 2"):
+        aug(KEY, images, mask=np.ones((3, 8, 9), bool))
+
+
+def test_preset_names_and_variants_are_checked():
+    with pytest.raises(ValueError, match=r"variant must be one of"):
+        presets.randconv(variant="pix")
+    with pytest.raises(ValueError, match=r"name must be one of"):
+        presets.for_batches("gin")
+    with pytest.raises(ValueError, match=r"kernel_size"):
+        presets.nnunet_rc(kernel_size=2)
+    with pytest.raises(ValueError, match=r"hidden_per_channel"):
+        presets.nnunet_rc(hidden_per_channel=0)
+    with pytest.raises(ValueError, match=r"depth"):
+        presets.ms_rc_3d(depth=0)
+    with pytest.raises(ValueError, match=r"kernel_size"):
+        presets.randconv(kernel_sizes=(2, 4))
+
+
+def test_normalize_output_checks_shapes():
+    with pytest.raises(ValueError, match=r"output shape .* must equal reference shape"):
+        rc.normalize_output(X2, jnp.ones((8, 9, 2)), mode="none")
+    with pytest.raises(TypeError, match=r"output must have a floating-point dtype"):
+        rc.normalize_output(jnp.ones((8, 9, 3), jnp.int32), X2, mode="none")
+    with pytest.raises(TypeError, match=r"reference must have a floating-point dtype"):
+        rc.normalize_output(X2, jnp.ones((8, 9, 3), jnp.int32), mode="none")
