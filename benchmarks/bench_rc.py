@@ -113,6 +113,9 @@ QUICK = dataclasses.replace(
 )
 
 
+CHUNK = 4  # images per chunk for the chunked rows of the PACS-size RGB cases (batched(..., chunk_size=4))
+
+
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -246,16 +249,17 @@ class Case:
     full_only: bool = False
 
 
-def _rc(kernel_size, mode: str, depth: int = 1):
+def _rc(kernel_size, mode: str, depth: int = 1, chunk_size: int | None = None, multiscale: str = "switch"):
     import randconv_jax
 
-    return randconv_jax.batched(randconv_jax.make_random_conv(kernel_size=kernel_size, depth=depth), mode=mode)
+    aug = randconv_jax.make_random_conv(kernel_size=kernel_size, depth=depth, multiscale=multiscale)
+    return randconv_jax.batched(aug, mode=mode, chunk_size=chunk_size)
 
 
-def _preset(name: str, **overrides):
+def _preset(name: str, chunk_size: int | None = None, **overrides):
     import randconv_jax
 
-    return randconv_jax.presets.for_batches(name, **overrides)
+    return randconv_jax.presets.for_batches(name, chunk_size=chunk_size, **overrides)
 
 
 def jax_row(impl: str, make_aug: Callable, *, donate: bool = False, **fields) -> RowSpec:
@@ -271,7 +275,13 @@ def _fmt_shape(shape: tuple[int, ...]) -> str:
 
 
 def _randconv_case(
-    name: str, shape, ks, per_sample: bool, full_only: bool = False, per_sample_full_only: bool = False
+    name: str,
+    shape,
+    ks,
+    per_sample: bool,
+    full_only: bool = False,
+    per_sample_full_only: bool = False,
+    chunked: bool = False,
 ) -> Case:
     """One kernel size (or the multi-scale tuple): official-module op vs JAX per batch (and per sample)."""
     sizes = ks if isinstance(ks, tuple) else (ks,)
@@ -291,10 +301,38 @@ def _randconv_case(
                 full_only=per_sample_full_only,
             )
         )
+        if random_draw:
+            rows.append(
+                jax_row(
+                    "JAX per sample, multiscale='full'",
+                    lambda: _rc(ks, "per_sample", multiscale="full"),
+                    random_draw=random_draw,
+                    pair="JAX per batch",
+                    full_only=per_sample_full_only,
+                )
+            )
+    if chunked:
+        rows.append(
+            jax_row(
+                f"JAX per batch, chunk_size={CHUNK}",
+                lambda: _rc(ks, "per_batch", chunk_size=CHUNK),
+                random_draw=random_draw,
+            )
+        )
+        if per_sample:
+            multiscale = "full" if random_draw else "switch"
+            rows.append(
+                jax_row(
+                    f"JAX per sample, chunk_size={CHUNK}" + (", multiscale='full'" if random_draw else ""),
+                    lambda: _rc(ks, "per_sample", chunk_size=CHUNK, multiscale=multiscale),
+                    random_draw=random_draw,
+                    pair=f"JAX per batch, chunk_size={CHUNK}",
+                )
+            )
     return Case(f"{name} · {label}", shape, tuple(rows), full_only)
 
 
-def _preset_case(name: str, shape, variant: str, full_only: bool = False) -> Case:
+def _preset_case(name: str, shape, variant: str, full_only: bool = False, chunked: bool = False) -> Case:
     """RC_img / RC_mix: the official module's variant vs ``presets.for_batches("randconv", variant=...)``."""
     rows = (
         torch_row(
@@ -304,16 +342,24 @@ def _preset_case(name: str, shape, variant: str, full_only: bool = False) -> Cas
         ),
         jax_row(f"JAX preset randconv({variant})", lambda: _preset("randconv", variant=variant), random_draw=True),
     )
+    if chunked:
+        rows += (
+            jax_row(
+                f"JAX preset randconv({variant}), chunk_size={CHUNK}",
+                lambda: _preset("randconv", chunk_size=CHUNK, variant=variant),
+                random_draw=True,
+            ),
+        )
     return Case(f"{name} · RC_{variant} ks=1,3,5,7", shape, rows, full_only)
 
 
 def cases_2d(cfg: Config) -> Iterator[Case]:
     name = f"PACS {_fmt_shape(cfg.pacs)}"
     for k in cfg.pacs_ks:
-        yield _randconv_case(name, cfg.pacs, k, per_sample=k in cfg.pacs_per_sample_ks)
-    yield _randconv_case(name, cfg.pacs, MULTI_SCALE, per_sample=True, full_only=True)
+        yield _randconv_case(name, cfg.pacs, k, per_sample=k in cfg.pacs_per_sample_ks, chunked=True)
+    yield _randconv_case(name, cfg.pacs, MULTI_SCALE, per_sample=True, full_only=True, chunked=True)
     for variant in ("img", "mix"):
-        yield _preset_case(name, cfg.pacs, variant)
+        yield _preset_case(name, cfg.pacs, variant, chunked=True)
     name = f"digits {_fmt_shape(cfg.digits)}"
     yield _randconv_case(name, cfg.digits, 3, per_sample=True, per_sample_full_only=True)
     yield _randconv_case(name, cfg.digits, MULTI_SCALE, per_sample=True, full_only=True)

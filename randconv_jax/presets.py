@@ -165,12 +165,13 @@ BATCH_MODE = {"randconv": "per_batch", "ms_rc_3d": "per_sample", "nnunet_rc": "p
 _FACTORIES = {"randconv": randconv, "ms_rc_3d": ms_rc_3d, "nnunet_rc": nnunet_rc}
 
 
-def for_batches(name: str, **overrides) -> Augmentation:
+def for_batches(name: str, *, chunk_size: int | None = None, **overrides) -> Augmentation:
     """The preset ``name`` lifted to batches ``(N, *spatial, C)`` with its paper's sharing.
 
     ``overrides`` go to the preset's factory, e.g.
-    ``for_batches("randconv", variant="mix")``.
+    ``for_batches("randconv", variant="mix")``; ``chunk_size`` goes to
+    :func:`~randconv_jax.batched`.
     """
     if name not in _FACTORIES:
         raise ValueError(f"name must be one of {sorted(_FACTORIES)}, got {name!r}")
-    return batched(_FACTORIES[name](**overrides), mode=BATCH_MODE[name])
+    return batched(_FACTORIES[name](**overrides), mode=BATCH_MODE[name], chunk_size=chunk_size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 
@@ -107,7 +108,8 @@ def test_augmentations_sample_key_image_and_apply_image_params():
 
 def test_random_conv_params_expose_layer_kernels():
     x = jnp.ones((6, 7, 3))
-    params = rc.sample_random_conv(jax.random.key(0), x, kernel_size=(1, 3), depth=4, hidden_channels=6, groups=3)
+    sample = functools.partial(rc.sample_random_conv, kernel_size=(1, 3), depth=4, hidden_channels=6, groups=3)
+    params = jax.jit(sample)(jax.random.key(0), x)
     kernels = params.layer_kernels()
     assert params.depth == 4 and len(kernels) == 4
     assert [k.shape for k in kernels] == [(3, 3, 1, 6), (3, 3, 2, 6), (3, 3, 2, 6), (3, 3, 2, 3)]

@@ -37,26 +37,26 @@ def test_with_probability_zero_is_the_identity_bitwise():
     aug = rc.with_probability(INNER, 0.0)
     x = _image()
     keys = _keys(64)
-    params = jax.vmap(aug.sample, in_axes=(0, None))(keys, x)
+    params = jax.jit(jax.vmap(aug.sample, in_axes=(0, None)))(keys, x)
     assert not np.any(params.applied)
     out = jax.jit(jax.vmap(aug, in_axes=(0, None)))(keys, x)
     for o in np.asarray(out):
         np.testing.assert_array_equal(o, x)
-    np.testing.assert_array_equal(aug(keys[0], x), x)
+    np.testing.assert_array_equal(jax.jit(aug)(keys[0], x), x)
 
 
 def test_with_probability_one_always_applies_the_inner_params():
     aug = rc.with_probability(INNER, 1.0)
     x = _image(seed=1)
     keys = _keys(32, seed=1)
-    params = jax.vmap(aug.sample, in_axes=(0, None))(keys, x)
+    params = jax.jit(jax.vmap(aug.sample, in_axes=(0, None)))(keys, x)
     assert np.all(params.applied)
     out = jax.jit(jax.vmap(aug, in_axes=(0, None)))(keys, x)
     want = jax.jit(jax.vmap(INNER.apply, in_axes=(None, 0)))(x, params.inner)
     oracle.assert_close(out, want, rtol=1e-6, scale_atol=1e-6)
     # The inner params are those of the second half of the split key.
     inner_keys = jax.vmap(lambda k: jax.random.split(k)[1])(keys)
-    direct = jax.vmap(INNER.sample, in_axes=(0, None))(inner_keys, x)
+    direct = jax.jit(jax.vmap(INNER.sample, in_axes=(0, None)))(inner_keys, x)
     jax.tree.map(np.testing.assert_array_equal, params.inner, direct)
 
 
@@ -75,7 +75,7 @@ def test_with_probability_output_is_inner_or_input_according_to_the_coin():
     x = _image(seed=3)
     mask = _mask(seed=3)
     keys = _keys(24, seed=3)
-    params = jax.vmap(aug.sample, in_axes=(0, None))(keys, x)
+    params = jax.jit(jax.vmap(aug.sample, in_axes=(0, None)))(keys, x)
     applied = np.asarray(params.applied)
     assert applied.any() and not applied.all()
     out = np.asarray(jax.jit(jax.vmap(lambda p: aug.apply(x, p, mask=mask)))(params))
@@ -204,12 +204,33 @@ def test_batched_applies_per_image_masks(mode):
     masks = np.stack([_mask(seed=10 + i) for i in range(n)])
     aug = rc.batched(INNER, mode=mode)
     key = jax.random.key(9)
-    params = aug.sample(key, images)
-    out = np.asarray(jax.jit(aug.apply)(images, params, mask=masks))
+    params = jax.jit(aug.sample)(key, images)
+    apply = jax.jit(aug.apply)
+    out = np.asarray(apply(images, params, mask=masks))
+    apply_one = jax.jit(INNER.apply)
     for i in range(n):
         p = jax.tree.map(lambda a, i=i: a[i], params) if mode == "per_sample" else params
-        oracle.assert_close(out[i], INNER.apply(images[i], p, mask=masks[i]), rtol=1e-6, scale_atol=1e-6)
+        oracle.assert_close(out[i], apply_one(images[i], p, mask=masks[i]), rtol=1e-6, scale_atol=1e-6)
         np.testing.assert_array_equal(out[i][~masks[i]], np.asarray(images[i])[~masks[i]])
     oracle.assert_close(jax.jit(aug)(key, images, mask=masks), out, rtol=1e-6, scale_atol=1e-6)
     # A mask with a trailing channel axis of 1 is accepted per image too.
-    oracle.assert_close(aug.apply(images, params, mask=masks[..., None]), out, rtol=1e-6, scale_atol=1e-6)
+    oracle.assert_close(apply(images, params, mask=masks[..., None]), out, rtol=1e-6, scale_atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", rc.BATCH_MODES)
+def test_batched_chunk_size_gives_the_unchunked_result(mode):
+    n = 5  # not a multiple of the chunk size
+    images = jnp.stack([_image(seed=20 + i) for i in range(n)])
+    masks = np.stack([_mask(seed=20 + i) for i in range(n)])
+    key = jax.random.key(10)
+    whole = rc.batched(INNER, mode=mode)
+    chunked = rc.batched(INNER, mode=mode, chunk_size=2)
+    params = jax.jit(whole.sample)(key, images)
+    jax.tree.map(np.testing.assert_array_equal, jax.jit(chunked.sample)(key, images), params)
+    for mask in (None, masks):
+        want = jax.jit(whole.apply)(images, params, mask=mask)
+        got = jax.jit(chunked.apply)(images, params, mask=mask)
+        oracle.assert_close(got, want, rtol=1e-6, scale_atol=1e-6)
+    aug = rc.presets.for_batches("nnunet_rc", chunk_size=2)
+    out = jax.jit(aug)(key, images)
+    oracle.assert_close(out, jax.jit(rc.presets.for_batches("nnunet_rc"))(key, images), rtol=1e-6, scale_atol=1e-6)

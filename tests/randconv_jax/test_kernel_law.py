@@ -62,14 +62,22 @@ def test_fixed_size_entries_are_normal_with_gain_over_sqrt_fan_in(shape, groups,
     assert not np.array_equal(w[0], w[1])
 
 
-def test_each_layer_of_a_deep_stack_has_the_law_of_its_own_fan_in():
+def test_each_layer_of_a_deep_stack_has_the_law_of_its_own_fan_in_and_biases_follow_bias_std():
     shape = (12, 13, 3)
-    params = _draw(shape, n=500, kernel_size=3, depth=3, hidden_channels=5)
+    params = _draw(shape, kernel_size=3, depth=3, hidden_channels=5, bias_std=0.7)
     fans = [3 * 9, 5 * 9, 5 * 9]
     layers = [s.kernels[:, r] for s in params.stacks for r in range(s.kernels.shape[1])]
     assert len(layers) == 3
     for n, (w, fan_in) in enumerate(zip(layers, fans, strict=True)):
         _assert_normal_moments(w, 1.0 / math.sqrt(fan_in), f"layer {n}")
+    for stack in params.stacks:
+        assert stack.biases is not None and stack.biases.shape == (N_KEYS, stack.kernels.shape[1], stack.out_channels)
+    b = np.concatenate([np.asarray(s.biases).ravel() for s in params.stacks])
+    assert b.size == N_KEYS * (5 + 5 + 3)
+    _assert_normal_moments(b, 0.7, "bias")
+    # No bias_std: no biases at all (structure only, nothing to run).
+    image = jax.ShapeDtypeStruct(shape, jnp.float32)
+    assert all(s.biases is None for s in jax.eval_shape(rc.sample_random_conv, jax.random.key(0), image).stacks)
 
 
 def test_explicit_sigma_is_used_as_is():
@@ -133,16 +141,6 @@ def test_truncate_two_follows_keras_he_normal():
     # No truncation: the same gain gives untruncated tails beyond 2 s.
     plain = np.asarray(_draw(shape, n=500, kernel_size=k, gain=gain).stacks[0].kernels).ravel()
     assert np.max(np.abs(plain)) > 2.0 * s
-
-
-def test_biases_follow_bias_std_and_are_absent_by_default():
-    shape = (12, 13, 3)
-    params = _draw(shape, kernel_size=3, depth=2, hidden_channels=4, bias_std=0.7)
-    for stack in params.stacks:
-        assert stack.biases is not None and stack.biases.shape == (N_KEYS, stack.kernels.shape[1], stack.out_channels)
-    b = np.concatenate([np.asarray(s.biases).ravel() for s in params.stacks])
-    _assert_normal_moments(b, 0.7, "bias")
-    assert all(s.biases is None for s in _draw(shape, n=2, kernel_size=3).stacks)
 
 
 def test_sample_conv_stack_law_and_shapes():

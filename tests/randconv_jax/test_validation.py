@@ -177,6 +177,20 @@ def test_unknown_impl_is_rejected():
         presets.ms_rc_3d(impl="gpu")
 
 
+def test_unknown_multiscale_mode_and_bad_chunk_size_are_rejected():
+    with pytest.raises(ValueError, match=r"multiscale must be one of"):
+        rc.random_conv(KEY, X2, kernel_size=(1, 3), multiscale="tree")
+    with pytest.raises(ValueError, match=r"multiscale must be one of"):
+        rc.make_random_conv(multiscale="tree")
+    with pytest.raises(ValueError, match=r"multiscale must be one of"):
+        rc.apply_random_conv(X2, rc.sample_random_conv(KEY, X2), multiscale="tree")
+    for bad in (0, -2, 1.5):
+        with pytest.raises(ValueError, match=r"chunk_size"):
+            rc.batched(AUG, chunk_size=bad)
+        with pytest.raises(ValueError, match=r"chunk_size"):
+            presets.for_batches("randconv", chunk_size=bad)
+
+
 def test_groups_must_divide_channels():
     with pytest.raises(ValueError, match=r"groups=2 must divide the image's channels \(3\)"):
         rc.random_conv(KEY, X2, groups=2)
@@ -231,10 +245,10 @@ def test_batched_checks_mode_images_and_masks():
         rc.batched(AUG, mode="per_pixel")
     aug = rc.batched(AUG)
     with pytest.raises(ValueError, match=r"images must be a batch"):
-        aug(KEY, X2)
+        jax.eval_shape(aug, KEY, X2)
     images = jnp.stack([X2, X2])
     with pytest.raises(ValueError, match=r"mask must have a leading batch axis of 2"):
-        aug(KEY, images, mask=np.ones((3, 8, 9), bool))
+        jax.eval_shape(functools.partial(aug, mask=np.ones((3, 8, 9), bool)), KEY, images)
 
 
 def test_preset_names_and_variants_are_checked():
