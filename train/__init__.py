@@ -1,0 +1,1 @@
+"""Training code for MS lesion segmentation with random-convolution augmentation."""
