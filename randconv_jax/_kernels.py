@@ -29,7 +29,7 @@ from randconv_jax._typing import PRNGKey
 
 def truncated_normal_std(bound: float) -> float:
     """Standard deviation of N(0, 1) truncated to [-bound, bound] (0.87962566 for 2)."""
-    z = 2.0 * 0.5 * math.erf(bound / math.sqrt(2.0))  # P(|X| < bound)
+    z = math.erf(bound / math.sqrt(2.0))  # P(|X| < bound)
     pdf = math.exp(-0.5 * bound * bound) / math.sqrt(2.0 * math.pi)
     return math.sqrt(1.0 - 2.0 * bound * pdf / z)
 
