@@ -538,3 +538,71 @@ def render(
             img = np.sqrt(re * re + im * im)
         out[..., i] = img
     return out
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def dataset_dir_name(scanner: str, dims: int) -> str:
+    """nnU-Net folder name of the exported phantom data set of ``scanner``.
+
+    IDs 501-505 (2D) and 511-515 (3D) in :data:`SCANNERS` order (IDs 001-010 are reserved for the
+    Medical Segmentation Decathlon), e.g. ``Dataset501_PhantomSiteA1p5t``.
+    """
+    names = list(SCANNERS)
+    if scanner not in SCANNERS:
+        raise ValueError(f"scanner must be one of {names}, got {scanner!r}")
+    if dims not in (2, 3):
+        raise ValueError(f"dims must be 2 or 3, got {dims!r}")
+    ident = 501 + names.index(scanner) + (10 if dims == 3 else 0)
+    words = "".join(ch if ch.isalnum() else " " for ch in scanner.replace(".", "p")).split()
+    return f"Dataset{ident:03d}_Phantom{''.join(w[:1].upper() + w[1:] for w in words)}"
+
+
+def main(argv: Seq[str] | None = None) -> int:
+    """``python -m train.data.phantom --out DIR [--scanner NAME|all] [--n N] [--dims 2|3] [--shape ...] [--seed S]``.
+
+    Writes one nnU-Net raw data set per scanner, ``DIR/<dataset_dir_name(scanner, dims)>``, with the
+    same subjects (same ``--seed``) under every scanner. Returns the exit status.
+    """
+    import argparse
+    from pathlib import Path
+
+    from train.data.nnunet import write_dataset
+    from train.data.phantom_data import phantom_cases, subject_seeds
+
+    parser = argparse.ArgumentParser(prog="python -m train.data.phantom", description=main.__doc__)
+    parser.add_argument("--out", required=True, help="output folder (one data set folder per scanner inside)")
+    parser.add_argument("--scanner", default="all", choices=[*SCANNERS, "all"], help="scanner profile or 'all'")
+    parser.add_argument("--n", type=int, default=20, help="number of cases per scanner")
+    parser.add_argument("--dims", type=int, default=2, choices=(2, 3), help="2D slices or 3D volumes")
+    parser.add_argument("--shape", type=int, nargs="+", default=None, help="spatial shape (default 128 128 / 96^3)")
+    parser.add_argument("--seed", type=int, default=0, help="data set seed (same subjects for every scanner)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing data set folders")
+    args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error(f"--n must be >= 1, got {args.n}")
+    if args.shape is not None and len(args.shape) != args.dims:
+        parser.error(f"--shape needs {args.dims} sizes for --dims {args.dims}, got {args.shape}")
+    scanners = list(SCANNERS) if args.scanner == "all" else [args.scanner]
+    for name in scanners:
+        cases = phantom_cases(name, n=args.n, dims=args.dims, shape=args.shape, seed=args.seed)
+        extra = {
+            "description": f"Synthetic MS phantom as acquired on scanner profile {name} (train.data.phantom)",
+            "phantom": {
+                "scanner": name,
+                "seed": args.seed,
+                "dims": args.dims,
+                "shape": list(cases[0].spatial_shape),
+                "subject_seeds": [subject_seeds(args.seed, i)[0] for i in range(args.n)],
+                "acquisition_seeds": [subject_seeds(args.seed, i)[1] for i in range(args.n)],
+            },
+        }
+        root = Path(args.out) / dataset_dir_name(name, args.dims)
+        write_dataset(root, cases, overwrite=args.overwrite, extra=extra)
+        print(root)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

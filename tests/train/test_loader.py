@@ -1,0 +1,143 @@
+"""The grain training loader: shapes, oversampling, determinism (workers, checkpoint state), errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+
+from train.data import Case, make_train_iterator, phantom_cases, preprocess_case
+
+
+@pytest.fixture(scope="module")
+def cases3d() -> list[Case]:
+    return [preprocess_case(c) for c in phantom_cases(n=3, dims=3, shape=(16, 24, 24), seed=3)]
+
+
+@pytest.fixture(scope="module")
+def cases2d() -> list[Case]:
+    return [preprocess_case(c) for c in phantom_cases(n=4, dims=2, shape=(32, 32), seed=3)]
+
+
+def _take(it, n: int) -> list[dict[str, np.ndarray]]:
+    return [next(it) for _ in range(n)]
+
+
+def _close(it) -> None:
+    close = getattr(it, "close", None)
+    if close is not None:
+        close()
+
+
+def _assert_batches_equal(a, b) -> None:
+    for x, y in zip(a, b, strict=True):
+        assert x.keys() == y.keys()
+        for k in x:
+            np.testing.assert_array_equal(x[k], y[k], err_msg=k)
+
+
+@pytest.mark.parametrize(
+    ("which", "kwargs", "patch"),
+    [
+        ("cases3d", {}, (8, 16, 12)),
+        ("cases3d", {"spatial_dims": 2}, (16, 16)),
+        ("cases3d", {"spatial_dims": 2, "slice_axis": 2}, (12, 20)),
+        ("cases2d", {}, (24, 20)),
+        ("cases2d", {}, (48, 40)),  # larger than the images: padded
+    ],
+)
+def test_shapes_and_dtypes(request, which, kwargs, patch):
+    cases = request.getfixturevalue(which)
+    it = make_train_iterator(cases, patch_size=patch, batch_size=3, seed=0, **kwargs)
+    b = next(it)
+    assert b["image"].shape == (3, *patch, 2) and b["image"].dtype == np.float32
+    assert b["label"].shape == (3, *patch) and b["label"].dtype == np.int32
+    assert b["mask"].shape == (3, *patch) and b["mask"].dtype == np.bool_
+    assert np.all(b["image"][~b["mask"]] == 0)  # background (and padding) stays 0
+    if patch == (48, 40):
+        assert not b["mask"].all()  # padded area is outside the mask
+
+
+@pytest.mark.parametrize(
+    ("which", "kwargs", "patch"), [("cases3d", {"spatial_dims": 2}, (12, 12)), ("cases2d", {}, (8, 8))]
+)
+def test_oversampling_forces_lesions(request, which, kwargs, patch):
+    cases = request.getfixturevalue(which)
+    assert all(c.label.any() for c in cases)
+    b_size = 6  # round(6 * 0.33) = 2 forced samples at the end of each batch
+    it = make_train_iterator(cases, patch_size=patch, batch_size=b_size, seed=1, **kwargs)
+    has_fg = np.array([[bool(s.any()) for s in b["label"]] for b in _take(it, 20)])
+    assert has_fg[:, -2:].all()
+    assert not has_fg[:, :-2].all()  # small patches: unforced samples miss lesions sometimes
+    it0 = make_train_iterator(cases, patch_size=patch, batch_size=b_size, seed=1, oversample_foreground=0.0, **kwargs)
+    assert not np.array([[bool(s.any()) for s in b["label"]] for b in _take(it0, 20)])[:, -2:].all()
+
+
+def test_deterministic_and_resumable(cases3d):
+    kw = {"patch_size": (8, 12, 12), "batch_size": 2, "seed": 7}
+    a = _take(make_train_iterator(cases3d, **kw), 5)
+    _assert_batches_equal(a, _take(make_train_iterator(cases3d, **kw), 5))
+    other = next(make_train_iterator(cases3d, **{**kw, "seed": 8}))
+    assert not np.array_equal(other["image"], a[0]["image"])
+    it = make_train_iterator(cases3d, **kw)
+    _take(it, 3)
+    state = it.get_state()
+    expected = _take(it, 2)
+    resumed = make_train_iterator(cases3d, **kw)
+    resumed.set_state(state)
+    _assert_batches_equal(_take(resumed, 2), expected)
+    _assert_batches_equal(expected, a[3:5])
+
+
+def test_infinite_stream_cycles_epochs(cases2d):
+    it = make_train_iterator(cases2d, patch_size=(16, 16), batch_size=3, seed=0)
+    batches = _take(it, 12)  # 36 samples = 9 epochs of 4 cases
+    assert len(batches) == 12
+
+
+def test_same_batches_with_zero_and_two_workers(cases2d):
+    kw = {"patch_size": (16, 16), "batch_size": 3, "seed": 11, "spatial_dims": 2}
+    ref = _take(make_train_iterator(cases2d, **kw), 4)
+    it = make_train_iterator(cases2d, num_workers=2, **kw)
+    try:
+        got = _take(it, 4)
+        state = it.get_state()
+        nxt = next(it)
+    finally:
+        _close(it)
+    _assert_batches_equal(ref, got)
+    single = make_train_iterator(cases2d, **kw)
+    _take(single, 4)
+    _assert_batches_equal([next(single)], [nxt])
+    resumed = make_train_iterator(cases2d, num_workers=2, **kw)
+    try:
+        resumed.set_state(state)  # a multi-worker state resumes a multi-worker iterator exactly
+        _assert_batches_equal([next(resumed)], [nxt])
+    finally:
+        _close(resumed)
+
+
+def test_bad_arguments(cases2d, cases3d):
+    good = {"patch_size": (16, 16), "batch_size": 2, "seed": 0}
+    bad = [
+        ({"patch_size": (16, 16, 16)}, "patch_size"),
+        ({"patch_size": (16, 0)}, "patch_size"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"spatial_dims": 3}, "spatial_dims"),
+        ({"oversample_foreground": 1.5}, "oversample_foreground"),
+        ({"num_workers": -1}, "num_workers"),
+    ]
+    for change, name in bad:
+        with pytest.raises(ValueError, match=name):
+            make_train_iterator(cases2d, **{**good, **change})
+    with pytest.raises(ValueError, match="slice_axis"):
+        make_train_iterator(cases3d, spatial_dims=2, slice_axis=3, **good)
+    with pytest.raises(ValueError, match="cases"):
+        make_train_iterator([], **good)
+    with pytest.raises(ValueError, match="unlabeled"):
+        make_train_iterator([dataclasses.replace(cases2d[0], label=None)], **good)
+    with pytest.raises(ValueError, match="spatial rank"):
+        make_train_iterator([*cases2d, *cases3d], **good)
+    assert list(itertools.islice(make_train_iterator(cases2d, **good), 1))
