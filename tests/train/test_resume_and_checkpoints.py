@@ -1,0 +1,112 @@
+"""Exact resume, a process killed mid-save, the NaN guard, and refusing to overwrite a run."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from train.batches import ArrayBatches
+from train.checkpoint import Checkpointer
+from train.configs import smoke
+from train.train import NonFiniteLossError, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _config(**kw):
+    c = smoke.get_config()
+    c.num_steps = 4
+    c.ckpt_every = 2
+    c.log_every = 1
+    for k, v in kw.items():
+        c[k] = v
+    return c
+
+
+def _arrays(n=6, nan_from=None):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 32, 32, 2)).astype(np.float32)
+    if nan_from is not None:
+        x[nan_from:] = np.nan
+    return x, (x[..., 0] > 1).astype(np.int32)
+
+
+def _leaves_equal(a, b):
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    assert len(la) == len(lb)
+    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(la, lb, strict=True))
+
+
+@pytest.mark.parametrize("source", ["loader", "arrays"])
+def test_resume_is_bitwise_exact(tmp_path, source):
+    config = _config()
+
+    def batches():
+        if source == "loader":
+            return None, None
+        x, y = _arrays()
+        return ArrayBatches(x, y, batch_size=2, seed=5), 2
+
+    b, c = batches()
+    whole = train(config, tmp_path / "whole", batches=b, in_channels=c, progress=False)
+    b, c = batches()
+    first = train(config, tmp_path / "split", batches=b, in_channels=c, progress=False, stop_at=2)
+    assert int(first.state.step) == 2
+    b, c = batches()
+    second = train(config, tmp_path / "split", batches=b, in_channels=c, progress=False, resume=True)
+    assert int(second.state.step) == 4
+    assert _leaves_equal(whole.state.params, second.state.params)
+    assert _leaves_equal(whole.state.opt_state, second.state.opt_state)
+    assert not _leaves_equal(first.state.params, second.state.params)
+
+
+def test_existing_checkpoints_need_resume(tmp_path):
+    x, y = _arrays()
+    train(_config(num_steps=2), tmp_path, batches=ArrayBatches(x, y, batch_size=2), in_channels=2, progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(_config(num_steps=2), tmp_path, batches=ArrayBatches(x, y, batch_size=2), in_channels=2,
+              progress=False)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    x, y = _arrays(n=6, nan_from=4)  # batches 1-2 finite (seedless order below), then NaN images
+    batches = ArrayBatches(x, y, batch_size=2, seed=0)
+    batches._order = lambda epoch: np.arange(6)  # fixed order: steps 1, 2 finite; step 3 sees NaN
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at step 3.*last good checkpoint: step 2"):
+        train(_config(num_steps=6), tmp_path, batches=batches, in_channels=2, progress=False)
+    with Checkpointer(tmp_path / "checkpoints") as ckpt:
+        assert ckpt.all_steps() == [2]
+
+
+_KILL_SCRIPT = textwrap.dedent("""
+    import os, signal, sys, time
+    import numpy as np
+    from train.checkpoint import Checkpointer
+    ckpt = Checkpointer(sys.argv[1])
+    ckpt.save(1, {"w": np.full((4, 4), 1.0, np.float32)}, data_state={"i": 1}, config={"c": 1})
+    ckpt.wait()
+    big = {"w": np.full((4, 4), 2.0, np.float32), "big": np.ones((64, 1024, 1024), np.float32)}
+    ckpt.save(2, big, data_state={"i": 2}, config={"c": 2})
+    tmp = os.path.join(sys.argv[1], "2.orbax-checkpoint-tmp")
+    while not os.path.exists(tmp):
+        time.sleep(0.001)
+    os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def test_kill_during_save_keeps_previous_checkpoint(tmp_path):
+    directory = tmp_path / "ckpt"
+    proc = subprocess.run([sys.executable, "-c", _KILL_SCRIPT, str(directory)], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert (directory / "2.orbax-checkpoint-tmp").exists() and not (directory / "2").exists()
+    with Checkpointer(directory) as ckpt:
+        assert ckpt.latest_step() == 1
+        state, data_state, config = ckpt.restore({"w": np.zeros((4, 4), np.float32)})
+    np.testing.assert_array_equal(state["w"], np.full((4, 4), 1.0))
+    assert data_state == {"i": 1} and config == {"c": 1}

@@ -1,0 +1,67 @@
+"""Random-convolution augmentation of training batches, on device, inside the train step."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+from jax import lax
+
+import randconv_jax as rcj
+from randconv_jax import presets
+
+NONE = "none"
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchAugment:
+    """A one-image augmentation applied to a batch with a paper's sharing of draws.
+
+    ``__call__(key, images, masks, *, shard_index=None, num_shards=1)``: ``images``
+    ``(B, *spatial, C)`` float, ``masks`` ``(B, *spatial)`` bool or None. Per sample, image
+    ``i`` of the *global* batch gets key ``jax.random.split(key, B·num_shards)[i]``; a shard
+    ``s`` of a data-parallel batch (under ``pmap``) therefore draws exactly what it would on
+    one device. Per batch, every image (and every shard) shares the draw of ``key``.
+    """
+
+    one: rcj.Augmentation
+    mode: str
+    chunk_size: int | None = None
+
+    def __call__(self, key: jax.Array, images: jax.Array, masks: jax.Array | None, *,
+                 shard_index: jax.Array | None = None, num_shards: int = 1) -> jax.Array:
+        lifted = rcj.batched(self.one, mode=self.mode, chunk_size=self.chunk_size)
+        if self.mode == "per_batch":
+            params = lifted.sample(key, images)
+        else:
+            n = images.shape[0]
+            keys = jax.random.split(key, n * num_shards)
+            if num_shards > 1:
+                keys = lax.dynamic_slice_in_dim(keys, shard_index * n, n)
+            params = jax.vmap(self.one.sample)(keys, images)
+        out = lifted.apply(images, params, mask=masks)
+        return lax.stop_gradient(out.astype(images.dtype))
+
+
+def make_augment(preset: str, *, batch_mode: str | None = None, chunk_size: int | None = None,
+                 **overrides) -> BatchAugment | None:
+    """The :mod:`randconv_jax.presets` factory ``preset`` (or ``"none"``) for training batches.
+
+    Args:
+        preset: ``"none"`` (no augmentation: returns None) or a name in
+            ``randconv_jax.presets.BATCH_MODE``.
+        batch_mode: ``"per_sample"``/``"per_batch"``; None takes the preset paper's sharing.
+        chunk_size: see :func:`randconv_jax.batched`.
+        overrides: keyword arguments of the preset factory.
+    """
+    if preset == NONE:
+        if overrides:
+            raise ValueError(f"randconv overrides {sorted(overrides)} given with preset 'none'")
+        return None
+    if preset not in presets.BATCH_MODE:
+        raise ValueError(f"randconv preset must be 'none' or one of {sorted(presets.BATCH_MODE)}, got {preset!r}")
+    mode = batch_mode or presets.BATCH_MODE[preset]
+    if mode not in rcj.BATCH_MODES:
+        raise ValueError(f"randconv batch_mode must be one of {rcj.BATCH_MODES} or None, got {batch_mode!r}")
+    return BatchAugment(getattr(presets, preset)(**overrides), mode, chunk_size)
+

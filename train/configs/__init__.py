@@ -1,0 +1,1 @@
+"""Config files for ``python -m train --config train/configs/<name>.py``."""

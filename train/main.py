@@ -1,0 +1,38 @@
+"""Command line: ``python -m train --config train/configs/<name>.py --workdir DIR [--resume]``.
+
+Config values can be overridden with ``--config.<key>=<value>`` (ml_collections), e.g.
+``--config.num_steps=100 --config.randconv.preset=nnunet_rc``. The logic lives in
+:mod:`train.train` so notebooks can call :func:`train.train.train_and_evaluate` directly.
+"""
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Folder for checkpoints, metrics, figures and summary.json.")
+flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its latest checkpoint.")
+flags.DEFINE_bool("progress", True, "Show a progress bar.")
+config_flags.DEFINE_config_file("config", None, "A config file in train/configs/.", lock_config=True)
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if not FLAGS["verbosity"].present:  # orbax logs every save at INFO; --verbosity=0 brings it back
+        logging.set_verbosity(logging.WARNING)
+    import jax
+
+    from train.train import train_and_evaluate
+
+    logging.info("JAX %s; process %d of %d; devices: %s", jax.__version__, jax.process_index(),
+                 jax.process_count(), jax.devices())
+    train_and_evaluate(FLAGS.config, FLAGS.workdir, resume=FLAGS.resume, progress=FLAGS.progress)
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,95 @@
+"""Figures written to the work dir: training curves and example predictions (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from train.writers import read_metrics
+
+_CURVES = ("loss", "dice", "ce", "learning_rate")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    fig.savefig(tmp, dpi=90)
+    os.replace(tmp, path)
+
+
+def plot_training_curves(metrics_jsonl: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Loss, soft Dice, cross-entropy and learning rate against the step, one panel each."""
+    plt = _pyplot()
+    rows = read_metrics(metrics_jsonl)
+    names = [n for n in _CURVES if any(n in r for r in rows)]
+    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(3.2 * max(len(names), 1), 2.8), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=False):
+        pts = [(r["step"], r[name]) for r in rows if r.get(name) is not None]
+        if pts:
+            ax.plot(*zip(*pts, strict=True))
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = Path(out)
+    _save(fig, out)
+    plt.close(fig)
+    return out
+
+
+def _middle_slice(a: np.ndarray, spatial_rank: int, weights: np.ndarray | None) -> np.ndarray:
+    if spatial_rank == 2:
+        return a
+    if weights is not None and weights.any():
+        z = int(np.argmax(weights.reshape(weights.shape[0], -1).sum(axis=1)))
+    else:
+        z = a.shape[0] // 2
+    return a[z]
+
+
+def plot_predictions(examples: Mapping[str, tuple], out: str | os.PathLike) -> Path:
+    """One row per domain: each image channel, then the reference and predicted lesion outlines.
+
+    ``examples``: ``{domain: (raw Case, predicted lesion mask on the raw grid)}``; 3D cases show
+    the axial slice with the most reference lesion.
+    """
+    plt = _pyplot()
+    n = max(len(examples), 1)
+    n_ch = max((case.image.shape[-1] for case, _ in examples.values()), default=1)
+    fig, axes = plt.subplots(n, n_ch + 1, figsize=(2.4 * (n_ch + 1), 2.4 * n), squeeze=False)
+    for row, (domain, (case, pred)) in zip(axes, examples.items(), strict=False):
+        rank = case.image.ndim - 1
+        target = case.label == 1
+        sl = functools.partial(_middle_slice, spatial_rank=rank, weights=target)
+        image = sl(case.image)
+        for c in range(n_ch):
+            ax = row[c]
+            if c < image.shape[-1]:
+                ax.imshow(image[..., c], cmap="gray")
+                ax.set_title(f"{domain}\n{case.channel_names[c]}" if c == 0 else case.channel_names[c], fontsize=7)
+            ax.axis("off")
+        ax = row[n_ch]
+        ax.imshow(image[..., 0], cmap="gray")
+        if sl(target).any():
+            ax.contour(sl(target), levels=[0.5], colors="lime", linewidths=0.8)
+        if sl(pred).any():
+            ax.contour(sl(pred), levels=[0.5], colors="red", linewidths=0.8)
+        ax.set_title("reference (green) / prediction (red)", fontsize=7)
+        ax.axis("off")
+    fig.tight_layout()
+    out = Path(out)
+    _save(fig, out)
+    plt.close(fig)
+    return out
