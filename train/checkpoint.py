@@ -1,7 +1,9 @@
 """Checkpoints with orbax ``CheckpointManager``: train state, data position and config together.
 
 A checkpoint ``<dir>/<step>/`` holds three items: ``state`` (params, optimizer state, step;
-``StandardSave``), ``data`` (the data iterator's position, JSON) and ``config`` (JSON). Saves are
+``StandardSave``), ``data`` (the data iterator's position, JSON) and ``config`` (JSON; the
+trainer stores ``{"config": <the run's config>, "in_channels", "channel_names"}``, all that
+:mod:`train.predict` needs to rebuild the model). Saves are
 asynchronous and atomic: orbax writes ``<step>.orbax-checkpoint-tmp`` and renames it when
 complete, so a process killed mid-save leaves the previous checkpoint intact and the partial
 one is ignored (and removed on the next start). Random keys are never saved: the step's key is
@@ -68,6 +70,15 @@ class Checkpointer:
         out = self._manager.restore(int(step), args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore(), config=ocp.args.JsonRestore()))
         return out["state"], dict(out["data"] or {}), dict(out["config"] or {})
+
+    def restore_config(self, *, step: int | None = None) -> dict:
+        """Only the ``config`` item of checkpoint ``step`` (default: latest)."""
+        if step is None:
+            step = self.latest_step()
+            if step is None:
+                raise FileNotFoundError(f"no complete checkpoint in {self.directory}")
+        out = self._manager.restore(int(step), args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+        return dict(out["config"] or {})
 
     def wait(self) -> None:
         """Blocks until the pending save is committed."""

@@ -5,6 +5,8 @@ Config values can be overridden with ``--config.<key>=<value>`` (ml_collections)
 :mod:`train.train` so notebooks can call :func:`train.train.train_and_evaluate` directly.
 """
 
+import sys
+
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -23,11 +25,14 @@ def main(argv):
         logging.set_verbosity(logging.WARNING)
     import jax
 
-    from train.train import train_and_evaluate
+    from train.train import NonFiniteLossError, train_and_evaluate
 
     logging.info("JAX %s; process %d of %d; devices: %s", jax.__version__, jax.process_index(),
                  jax.process_count(), jax.devices())
-    train_and_evaluate(FLAGS.config, FLAGS.workdir, resume=FLAGS.resume, progress=FLAGS.progress)
+    try:
+        train_and_evaluate(FLAGS.config, FLAGS.workdir, resume=FLAGS.resume, progress=FLAGS.progress)
+    except (FileExistsError, FileNotFoundError, NonFiniteLossError, ValueError) as err:
+        sys.exit(f"error: {err}")
 
 
 def run():

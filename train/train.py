@@ -192,9 +192,11 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    channel_names = tuple(config.data.channels)
     if batches is None:
         cases = training_cases(config)
         in_channels = cases[0].image.shape[-1]
+        channel_names = tuple(cases[0].channel_names)
         d = config.data
         batches = make_train_iterator(cases, patch_size=tuple(d.patch_size), batch_size=int(d.batch_size),
                                       seed=int(config.seed), spatial_dims=int(d.spatial_dims),
@@ -214,8 +216,8 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
             raise FileExistsError(f"{workdir / 'checkpoints'} already holds checkpoint step {latest}; pass "
                                   f"--resume to continue it, or choose another --workdir")
         if latest is not None:
-            state, data_state, saved_config = checkpointer.restore(state)
-            _warn_config_changes(saved_config, _config_json(config))
+            state, data_state, saved_run = checkpointer.restore(state)
+            _warn_config_changes(saved_run.get("config", {}), _config_json(config))
             if data_state:
                 if not hasattr(batches, "set_state"):
                     raise ValueError("the checkpoint holds a data-iterator position but the batches cannot be "
@@ -223,7 +225,9 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
                 batches.set_state(data_state)
             log.info("resumed from step %d", int(state.step))
         _atomic_write_text(workdir / "config.json", config.to_json(indent=2))
-        return _loop(config, workdir, graphdef, tx, state, batches, checkpointer, schedule, progress, stop_at)
+        run_info = {"config": _config_json(config), "in_channels": int(in_channels), "channel_names": channel_names}
+        return _loop(config, workdir, graphdef, tx, state, batches, checkpointer, schedule, progress, stop_at,
+                     run_info)
     finally:
         checkpointer.close()
 
@@ -235,7 +239,8 @@ def _warn_config_changes(saved: Mapping[str, Any], current: Mapping[str, Any]) -
                     "reproduce an uninterrupted one exactly", changed)
 
 
-def _loop(config, workdir, graphdef, tx, state, batches, checkpointer, schedule, progress, stop_at) -> TrainResult:
+def _loop(config, workdir, graphdef, tx, state, batches, checkpointer, schedule, progress, stop_at,
+          run_info) -> TrainResult:
     from tqdm.auto import tqdm
 
     num_steps = int(config.num_steps)
@@ -275,7 +280,7 @@ def _loop(config, workdir, graphdef, tx, state, batches, checkpointer, schedule,
             t_last, n_images = now, 0
             if step % ckpt_every == 0 or step == last_step:
                 data_state = batches.get_state() if hasattr(batches, "get_state") else {}
-                checkpointer.save(step, runner.get_state(state), data_state=data_state, config=_config_json(config))
+                checkpointer.save(step, runner.get_state(state), data_state=data_state, config=run_info)
                 last_good = step
     bar.close()
     checkpointer.wait()

@@ -35,7 +35,7 @@ import numpy as np
 
 from train.data.cases import Case, foreground_mask
 
-__all__ = ["DEFAULT_LABELS", "read_dataset", "read_dataset_json", "write_dataset"]
+__all__ = ["DEFAULT_LABELS", "image_path", "read_dataset", "read_dataset_json", "read_images", "write_dataset"]
 
 DEFAULT_LABELS: dict[str, int] = {"background": 0, "lesion": 1}
 _ENDINGS = (".nii.gz", ".nii")
@@ -272,6 +272,35 @@ def read_dataset(root: str | os.PathLike, *, split: str = "Tr") -> list[Case]:
                 f"{root / 'dataset.json'}: numTraining is {meta['numTraining']} but labelsTr/ holds {len(labels)} cases"
             )
     return [_read_case(c, images[c], labels.get(c), meta, domain) for c in sorted(images)]
+
+
+def read_images(
+    folder: str | os.PathLike,
+    *,
+    channel_names: Sequence[str],
+    file_ending: str = ".nii.gz",
+    domain: str | None = None,
+) -> list[Case]:
+    """Read a plain folder of ``<case>_<XXXX><file_ending>`` images (no ``dataset.json``, no labels),
+    as ``nnUNetv2_predict -i`` takes; every case must have all ``channel_names``.
+
+    Returns unlabeled raw cases sorted by name, as :func:`read_dataset` with ``split="Ts"``.
+    """
+    folder = Path(folder)
+    if file_ending not in _ENDINGS:
+        raise ValueError(f"file_ending must be one of {_ENDINGS}, got {file_ending!r}")
+    if not channel_names:
+        raise ValueError("channel_names must not be empty")
+    meta = {"channel_names": {str(i): str(n) for i, n in enumerate(channel_names)}, "labels": {"background": 0}}
+    images = _scan_images(folder, file_ending, len(channel_names))
+    if not images:
+        raise FileNotFoundError(f"{folder}: no <case>_XXXX{file_ending} image files found")
+    return [_read_case(c, images[c], None, meta, domain or folder.name) for c in sorted(images)]
+
+
+def image_path(folder: str | os.PathLike, case: str, channel: int = 0, file_ending: str = ".nii.gz") -> Path:
+    """The nnU-Net file name of channel ``channel`` of ``case`` in ``folder``."""
+    return Path(folder) / f"{case}_{channel:04d}{file_ending}"
 
 
 # ----------------------------------------------------------------------------- writing
