@@ -26,6 +26,11 @@ Cases (full sizes; JAX takes channels-last input, PyTorch channels-first):
    at the measured XLA matmul rate), 3 stacked layers and the ``ms_rc_3d`` preset, and the
    ``nnunet_rc`` preset against a PyTorch re-implementation of the nnU-Net transform.
 4. Depth scaling on the patch: L = 1, 2, 3, 5 layers per sample, and t(L) / (L * t(1)).
+5. GIN on a patch 2x128^3x1, the brain 1x160x192x160x2 and 2D slices 20x192x192x3 (the official
+   GIN op, rewritten in PyTorch, against the ``gin`` and ``gin_ipa`` presets), and Pro-RandConv at a
+   fixed L = 2 on PACS 64x224x224x3 and the patch 2x128^3x2 (a PyTorch ``grid_sample`` version of
+   the same block against the ``pro_randconv`` preset with L fixed to 2 on both sides).
+   ``--only TEXT`` keeps the cases whose name contains TEXT (e.g. ``--only GIN --only Pro``).
 
 Protocol: every call draws new random weights (a new PRNG key per JAX call) and is followed by
 ``block_until_ready``. Each row gets a first call (for JAX: trace + compile + run of a fresh
@@ -83,6 +88,16 @@ class Config:
     digits: tuple[int, ...]
     volumes: tuple[tuple[str, tuple[int, ...]], ...]
     depths: tuple[int, ...]
+    gin_shapes: tuple[tuple[str, tuple[int, ...]], ...] = (
+        ("patch", (2, 128, 128, 128, 1)),
+        ("brain", (1, 160, 192, 160, 2)),
+        ("slices", (20, 192, 192, 3)),
+    )
+    pro_shapes: tuple[tuple[str, tuple[int, ...]], ...] = (
+        ("PACS", (64, 224, 224, 3)),
+        ("patch", (2, 128, 128, 128, 2)),
+    )
+    only: tuple[str, ...] = ()  # keep only cases whose name contains one of these
 
 
 FULL = Config(
@@ -110,6 +125,8 @@ QUICK = dataclasses.replace(
     pacs_per_sample_ks=(3,),
     volumes=(("patch", (2, 32, 32, 32, 2)),),
     depths=(1, 2),
+    gin_shapes=(("patch", (2, 32, 32, 32, 1)), ("slices", (4, 64, 64, 3))),
+    pro_shapes=(("PACS", (4, 64, 64, 3)), ("patch", (2, 24, 24, 24, 2))),
 )
 
 
@@ -435,8 +452,49 @@ def cases_3d(cfg: Config) -> Iterator[Case]:
     yield _depth_case(f"{label} {_fmt_shape(shape)}", shape, cfg.depths)
 
 
+def _pro_fixed_repeats(repeats: int):
+    """The ``pro_randconv`` preset per batch with L fixed (a traced value: same compiled program)."""
+    import jax.numpy as jnp
+
+    import randconv_jax
+
+    aug = randconv_jax.presets.pro_randconv()
+
+    def sample(key, image):
+        return dataclasses.replace(aug.sample(key, image), repeats=jnp.int32(repeats))
+
+    return randconv_jax.batched(randconv_jax.Augmentation(sample, aug.apply), mode="per_batch")
+
+
+def _method_cases(cfg: Config) -> Iterator[Case]:
+    """GIN (vs the official op), GIN-IPA, and Pro-RandConv at a fixed L (vs a PyTorch re-implementation)."""
+    gin_shapes = cfg.gin_shapes
+    for label, shape in gin_shapes:
+        c = shape[-1]
+        rows = (
+            torch_row("torch official GIN op", lambda c=c: _reference().GIN(channels=c), random_draw=True),
+            jax_row("JAX preset gin (per sample)", lambda: _preset("gin"), random_draw=True),
+            jax_row("JAX preset gin_ipa (per sample, 2 GINs)", lambda: _preset("gin_ipa"), random_draw=True),
+        )
+        yield Case(f"{label} {_fmt_shape(shape)} · GIN", shape, rows)
+    for label, shape in cfg.pro_shapes:
+        c = shape[-1]
+        rows = (
+            torch_row(
+                "torch Pro-RandConv (grid_sample), L=2",
+                lambda c=c: _reference().ProRandConv(channels=c, repeats=2),
+            ),
+            jax_row("JAX pro_randconv (per batch), L=2", lambda: _pro_fixed_repeats(2)),
+        )
+        yield Case(f"{label} {_fmt_shape(shape)} · Pro-RandConv L=2", shape, rows)
+
+
 def all_cases(cfg: Config) -> list[Case]:
-    return [case for case in (*cases_2d(cfg), *cases_3d(cfg)) if not (cfg.quick and case.full_only)]
+    cases = (*cases_2d(cfg), *cases_3d(cfg), *_method_cases(cfg))
+    cases = [case for case in cases if not (cfg.quick and case.full_only)]
+    if cfg.only:
+        cases = [case for case in cases if any(word in case.name for word in cfg.only)]
+    return cases
 
 
 # --------------------------------------------------------------------------- measuring
@@ -592,6 +650,8 @@ def run_child_half(args: argparse.Namespace) -> dict:
             command.append("--quick")
         if args.runs is not None:
             command += ["--runs", str(args.runs)]
+        for word in args.only:
+            command += ["--only", word]
         env = dict(os.environ)
         env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {ONE_THREAD_XLA_FLAGS}".strip()
         subprocess.run(command, env=env, check=True)
@@ -771,6 +831,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="all threads, 1 thread, or both (1-thread half in a child process; default)",
     )
     parser.add_argument("--out", type=Path, help="also write the markdown report to this file")
+    parser.add_argument(
+        "--only", action="append", default=[], help="run only cases whose name contains this text (repeatable)"
+    )
     parser.add_argument("--json-out", type=Path, help=argparse.SUPPRESS)  # internal: child half's results
     return parser.parse_args(argv)
 
@@ -780,6 +843,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg = QUICK if args.quick else FULL
     if args.runs is not None:
         cfg = dataclasses.replace(cfg, runs=args.runs)
+    if args.only:
+        cfg = dataclasses.replace(cfg, only=tuple(args.only))
     if args.json_out is not None:
         args.json_out.write_text(json.dumps(run_half(cfg, "1" if args.threads == "1" else "all")))
         return

@@ -13,13 +13,14 @@ papers did; ``"per_sample"`` ones draw per image, as their data loaders did.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
 import jax
 from jax.typing import ArrayLike
 
-from randconv_jax import _validation
+from randconv_jax import _gin, _pro_randconv, _validation
 from randconv_jax._compose import batched, mix_with_input, with_probability
 from randconv_jax._kernels import sample_conv_stack
 from randconv_jax._random_conv import RandomConvParams, apply_random_conv, make_random_conv
@@ -159,10 +160,127 @@ def nnunet_rc(
     return with_probability(Augmentation(sample, apply), probability)
 
 
-BATCH_MODE = {"randconv": "per_batch", "ms_rc_3d": "per_sample", "nnunet_rc": "per_sample"}
+def pro_randconv(
+    *,
+    max_repeats: int = _pro_randconv.MAX_REPEATS,
+    sigma_g_bound: ArrayLike = _pro_randconv.SIGMA_G_BOUND,
+    offset_bound: ArrayLike = _pro_randconv.OFFSET_BOUND,
+    affine_std: ArrayLike = _pro_randconv.AFFINE_STD,
+    epsilon: ArrayLike = _pro_randconv.EPSILON,
+    offset_smoothing: float | None = None,
+) -> Augmentation:
+    """Pro-RandConv (Choi et al., CVPR 2023): one random block repeated L ~ U{1..10} times.
+
+    The block: a 3^d deformable convolution whose N(0, 1/(C * 3^d)) weights are multiplied by
+    a Gaussian window (sigma_g ~ U(0.01, 1)), with offsets ~ N(0, sigma_delta^2) per position
+    and tap (sigma_delta ~ U(0.01, 0.5)), then per-channel standardization, a random affine
+    (gamma, beta ~ N(0, 0.5^2)) and tanh. Defaults: ``L_max = 10``, ``b_g = 1``, ``sigma_gamma =
+    sigma_beta = 0.5`` (the paper as quoted by the reproductions); ``b_delta = 0.5`` (the
+    224x224 PACS setting; pass ``offset_bound=0.2`` for 32x32 digits; 0.5 is our choice for
+    3D); ``eps = 0.01`` (the medical reproduction). There is no official code; see
+    :func:`randconv_jax.sample_pro_randconv` for which reproduction each choice follows.
+
+    Sharing: one block, offsets and L per mini-batch (``BATCH_MODE["pro_randconv"] ==
+    "per_batch"``). The reproductions draw the offsets per image within the batch; under our
+    per-batch sharing they are shared too (use per-sample draws for fresh offsets per image).
+    No extra loss (plain ERM on the augmented images).
+
+    References:
+      Choi, Das, Choi, Yang, Park, Yun, `Progressive Random Convolutions for Single Domain
+      Generalization <https://arxiv.org/abs/2304.00424>`_, CVPR 2023.
+    """
+    kw = dict(
+        max_repeats=_validation.check_positive_int(max_repeats, name="max_repeats"),
+        sigma_g_bound=sigma_g_bound,
+        offset_bound=offset_bound,
+        affine_std=affine_std,
+        epsilon=epsilon,
+        offset_smoothing=offset_smoothing,
+    )
+    return Augmentation(functools.partial(_pro_randconv.sample_pro_randconv, **kw), _pro_randconv.apply_pro_randconv)
+
+
+def gin(
+    *,
+    n_layers: int = _gin.N_LAYERS,
+    hidden_channels: int = _gin.HIDDEN_CHANNELS,
+    kernel_sizes: Sequence[int] = _gin.KERNEL_SIZES,
+    alpha_range: tuple[ArrayLike, ArrayLike] = (0.0, 1.0),
+    impl: str = "auto",
+) -> Augmentation:
+    """GIN (Ouyang et al., IEEE TMI 2022), the official ``GINGroupConv`` defaults.
+
+    Four random convolutions ``C -> 2 -> 2 -> 2 -> C`` (``n_layer=4``, ``interm_channel=2``),
+    each drawing its size from ``{1, 3}`` (``scale_pool``), weights and biases ~ N(0, 1),
+    LeakyReLU(0.01) between layers; ``alpha ~ U(0, 1)`` mix with the input; the result rescaled
+    to the input's Frobenius norm (``out_norm='frob'``). A new network per image
+    (``BATCH_MODE["gin"] == "per_sample"``). Train with the KL consistency
+    ``losses.gin_consistency`` (lambda = 10) over three copies (see :func:`gin_ipa`).
+
+    References:
+      Ouyang et al., `Causality-inspired Single-source Domain Generalization for Medical
+      Image Segmentation <https://arxiv.org/abs/2111.12525>`_, IEEE TMI 2022; code
+      ``cheng-01037/Causality-Medical-Image-Domain-Generalization`` (``models/imagefilter.py``).
+    """
+    kw = dict(
+        n_layers=_validation.check_positive_int(n_layers, name="n_layers"),
+        hidden_channels=_validation.check_positive_int(hidden_channels, name="hidden_channels"),
+        kernel_sizes=_validation.check_kernel_sizes(tuple(kernel_sizes), name="kernel_sizes"),
+        alpha_range=alpha_range,
+    )
+    return Augmentation(functools.partial(_gin.sample_gin, **kw), functools.partial(_gin.apply_gin, impl=impl))
+
+
+def gin_ipa(
+    *,
+    n_layers: int = _gin.N_LAYERS,
+    hidden_channels: int = _gin.HIDDEN_CHANNELS,
+    kernel_sizes: Sequence[int] = _gin.KERNEL_SIZES,
+    alpha_range: tuple[ArrayLike, ArrayLike] = (0.0, 1.0),
+    control_spacing: int = _gin.CONTROL_SPACING,
+    downscale: float = _gin.DOWNSCALE,
+    order: int = _gin.SPLINE_ORDER,
+    impl: str = "auto",
+) -> Augmentation:
+    """GIN-IPA (Ouyang et al., IEEE TMI 2022): two GIN draws blended by a smooth random mask.
+
+    ``a(x) * m + b(x) * (1 - m)`` with ``a``, ``b`` independent :func:`gin` networks and ``m`` the
+    IPA mask (random control grid every ``control_spacing = 24`` pixels at ``downscale = 2``,
+    quadratic B-spline, min-max to [0, 1]; ``blend_grid_size=24`` and ``AdvBias`` in the official
+    code). This is the paper's first training copy; :func:`randconv_jax.gin_ipa_views` makes all
+    three (``[a m + b (1-m), a (1-m) + b m, c]``) for ``losses.gin_consistency`` (lambda = 10).
+    2D and 3D (the authors released 2D IPA only). Per sample (``BATCH_MODE["gin_ipa"]``).
+    """
+    gin_kw = dict(
+        n_layers=_validation.check_positive_int(n_layers, name="n_layers"),
+        hidden_channels=_validation.check_positive_int(hidden_channels, name="hidden_channels"),
+        kernel_sizes=_validation.check_kernel_sizes(tuple(kernel_sizes), name="kernel_sizes"),
+        alpha_range=alpha_range,
+    )
+    sample = functools.partial(
+        _gin.sample_gin_ipa, control_spacing=control_spacing, downscale=downscale, order=order, **gin_kw
+    )
+    return Augmentation(sample, functools.partial(_gin.apply_gin_ipa, impl=impl))
+
+
+BATCH_MODE = {
+    "randconv": "per_batch",
+    "ms_rc_3d": "per_sample",
+    "nnunet_rc": "per_sample",
+    "pro_randconv": "per_batch",
+    "gin": "per_sample",
+    "gin_ipa": "per_sample",
+}
 """How each preset's paper/code shares draws across a mini-batch."""
 
-_FACTORIES = {"randconv": randconv, "ms_rc_3d": ms_rc_3d, "nnunet_rc": nnunet_rc}
+_FACTORIES = {
+    "randconv": randconv,
+    "ms_rc_3d": ms_rc_3d,
+    "nnunet_rc": nnunet_rc,
+    "pro_randconv": pro_randconv,
+    "gin": gin,
+    "gin_ipa": gin_ipa,
+}
 
 
 def for_batches(name: str, *, chunk_size: int | None = None, **overrides) -> Augmentation:

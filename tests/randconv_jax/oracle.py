@@ -129,3 +129,58 @@ def assert_close(actual, desired, *, rtol: float = 1e-5, scale_atol: float = 1e-
     actual = np.asarray(actual, np.float64)
     scale = max(1.0, float(np.max(np.abs(desired)))) if desired.size else 1.0
     np.testing.assert_allclose(actual, desired, rtol=rtol, atol=scale_atol * scale, err_msg=err_msg)
+
+
+# --- deformable convolution, Pro-RandConv, GIN (added with those methods) -------------------------
+
+
+def interpolate(channel, position) -> float:
+    """Multilinear interpolation of one ``(*spatial,)`` channel at a real position, zero outside."""
+    channel = np.asarray(channel, np.float64)
+    position = np.asarray(position, np.float64)
+    floor = np.floor(position).astype(int)
+    frac = position - floor
+    total = 0.0
+    for corner in itertools.product((0, 1), repeat=channel.ndim):
+        idx = floor + np.asarray(corner)
+        if np.all(idx >= 0) and np.all(idx < np.asarray(channel.shape)):
+            weight = np.prod([f if c else 1.0 - f for f, c in zip(frac, corner, strict=True)])
+            total += weight * channel[tuple(idx)]
+    return total
+
+
+def deform_conv(image, kernel, offsets) -> np.ndarray:
+    """``out[p, o] = sum_{t, i} w[t, i, o] * interp(x_i, p + t - k//2 + offsets[p, t])``, explicit loops."""
+    x = np.asarray(image, np.float64)
+    w = np.asarray(kernel, np.float64)
+    offsets = np.asarray(offsets, np.float64)
+    spatial, d = x.shape[:-1], x.ndim - 1
+    ks = w.shape[:d]
+    taps = list(itertools.product(*(range(k) for k in ks)))
+    out = np.zeros(spatial + (w.shape[-1],))
+    for p in itertools.product(*(range(s) for s in spatial)):
+        for n, t in enumerate(taps):
+            pos = np.asarray(p) + np.asarray(t) - np.asarray(ks) // 2 + offsets[p + (n,)]
+            sampled = np.array([interpolate(x[..., i], pos) for i in range(x.shape[-1])])
+            out[p] += sampled @ w[t]
+    return out
+
+
+def pro_randconv_block(image, kernel, offsets, gamma, beta, eps=1e-5) -> np.ndarray:
+    """One Pro-RandConv block: deformable conv, per-channel standardization, affine, tanh."""
+    z = deform_conv(image, kernel, offsets)
+    axes = tuple(range(z.ndim - 1))
+    z = (z - z.mean(axis=axes)) / (z.std(axis=axes) + eps)
+    return np.tanh(np.asarray(gamma, np.float64) * z + np.asarray(beta, np.float64))
+
+
+def gin(image, kernels, biases, alpha, negative_slope=0.01) -> np.ndarray:
+    """GIN: conv + bias, LeakyReLU after all but the last layer, alpha mix, Frobenius rescale."""
+    x = np.asarray(image, np.float64)
+    y = x
+    for n, (w, b) in enumerate(zip(kernels, biases, strict=True)):
+        y = correlate_same(y, w, b)
+        if n < len(kernels) - 1:
+            y = np.where(y >= 0, y, negative_slope * y)
+    mixed = alpha * y + (1 - alpha) * x
+    return mixed * np.linalg.norm(x) / (np.linalg.norm(mixed) + FROBENIUS_EPS)

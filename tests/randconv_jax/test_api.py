@@ -13,6 +13,7 @@ import randconv_jax as rc
 from randconv_jax import presets
 
 KW = inspect.Parameter.KEYWORD_ONLY
+VAR_KW = inspect.Parameter.VAR_KEYWORD  # **kwargs forwarded to a sampler: still keyword-only
 POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
@@ -31,7 +32,7 @@ def _assert_key_image_then_keyword_only(fn, *, image=True, image_name="image", w
         assert rest[0].name == image_name and rest[0].kind in POSITIONAL, f"{what}: second parameter must be image"
         rest = rest[1:]
     for p in rest:
-        assert p.kind == KW, f"{what}: {p.name} must be keyword-only"
+        assert p.kind in (KW, VAR_KW), f"{what}: {p.name} must be keyword-only"
 
 
 def test_all_names_exist_and_are_documented():
@@ -42,7 +43,7 @@ def test_all_names_exist_and_are_documented():
         if callable(obj) or isinstance(obj, types.ModuleType):
             doc = inspect.getdoc(obj)
             assert doc and len(doc.strip()) > 10, f"{name} has no docstring"
-    for name in ("randconv", "ms_rc_3d", "nnunet_rc", "for_batches"):
+    for name in ("randconv", "ms_rc_3d", "nnunet_rc", "pro_randconv", "gin", "gin_ipa", "for_batches"):
         assert inspect.getdoc(getattr(presets, name)), name
     assert rc.NORMALIZE_MODES == ("none", "clamp_to_input_range", "frobenius", "zscore_restore", "minmax_foreground")
     assert rc.BATCH_MODES == ("per_sample", "per_batch")
@@ -52,21 +53,41 @@ def test_random_functions_take_key_then_image_then_keywords():
     _assert_key_image_then_keyword_only(rc.random_conv)
     _assert_key_image_then_keyword_only(rc.sample_random_conv)
     _assert_key_image_then_keyword_only(rc.sample_conv_stack, image=False)
+    for fn in (
+        rc.pro_randconv,
+        rc.sample_pro_randconv,
+        rc.gin,
+        rc.sample_gin,
+        rc.gin_ipa,
+        rc.sample_gin_ipa,
+        rc.gin_ipa_views,
+        rc.sample_ipa_mask,
+    ):
+        _assert_key_image_then_keyword_only(fn)
+    _assert_key_image_then_keyword_only(rc.losses.consistency_views, image_name="images")
     _assert_key_image_then_keyword_only(rc.Augmentation.__call__, what="Augmentation.__call__")
 
 
 def test_apply_functions_take_image_then_params_then_keywords():
-    for fn in (rc.apply_random_conv,):
+    for fn in (rc.apply_random_conv, rc.apply_pro_randconv, rc.apply_gin, rc.apply_gin_ipa):
         params = _params(fn)
         assert [p.name for p in params[:2]] == ["image", "params"]
         assert all(p.kind in POSITIONAL for p in params[:2])
         assert all(p.kind == KW for p in params[2:]), [p.name for p in params[2:]]
     names = [name for name in rc.__all__ if name.startswith("apply_")]
-    assert names == ["apply_random_conv"]
+    assert names == ["apply_gin", "apply_gin_ipa", "apply_pro_randconv", "apply_random_conv"]
 
 
 def test_factories_take_keyword_only_arguments():
-    for fn in (presets.randconv, presets.ms_rc_3d, presets.nnunet_rc, rc.make_random_conv):
+    for fn in (
+        presets.randconv,
+        presets.ms_rc_3d,
+        presets.nnunet_rc,
+        presets.pro_randconv,
+        presets.gin,
+        presets.gin_ipa,
+        rc.make_random_conv,
+    ):
         params = _params(fn)
         assert params, fn.__name__
         assert all(p.kind == KW for p in params), f"{fn.__name__}: {[(p.name, p.kind) for p in params]}"
@@ -82,6 +103,9 @@ def _augmentations():
     yield "randconv-mix", presets.randconv(variant="mix")
     yield "ms_rc_3d", presets.ms_rc_3d()
     yield "nnunet_rc", presets.nnunet_rc()
+    yield "pro_randconv", presets.pro_randconv()
+    yield "gin", presets.gin()
+    yield "gin_ipa", presets.gin_ipa()
 
 
 def test_augmentations_sample_key_image_and_apply_image_params():
@@ -91,7 +115,7 @@ def test_augmentations_sample_key_image_and_apply_image_params():
         assert isinstance(aug, rc.Augmentation), name
         sample = _params(aug.sample)
         assert [p.name for p in sample[:2]] == ["key", "image"], name
-        assert all(p.kind == KW for p in sample[2:]), name
+        assert all(p.kind in (KW, VAR_KW) for p in sample[2:]), name
         apply = _params(aug.apply)
         assert [p.name for p in apply[:2]] == ["image", "params"], name
         assert all(p.kind == KW for p in apply[2:]) and "mask" in [p.name for p in apply[2:]], name
