@@ -23,9 +23,11 @@ from flax import nnx
 from jax import lax
 
 from train.augment import BatchAugment
+from train.intensity import intensity_batch
 from train.losses import dice_ce_loss
 
 Batch = dict[str, jax.Array]
+_INTENSITY_STREAM = 7  # fold_in constant separating the intensity augmentation's key from RC's
 
 
 @flax.struct.dataclass
@@ -54,8 +56,8 @@ def consistency_fn(name: str) -> Callable[[jax.Array], jax.Array]:
 
 
 def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, *,
-                    augment: BatchAugment | None = None, dice_weight: float = 1.0, ce_weight: float = 1.0,
-                    consistency: str | None = None, consistency_weight: float = 0.0, num_copies: int = 1,
+                    augment: BatchAugment | None = None, intensity: bool = False, dice_weight: float = 1.0,
+                    ce_weight: float = 1.0, consistency: str | None = None, consistency_weight: float = 0.0, num_copies: int = 1,
                     axis_name: str | None = None, num_shards: int = 1) -> Callable[..., tuple[TrainState, Batch]]:
     """Builds ``train_step(state, batch, base_key) -> (state, metrics)`` (not yet jitted).
 
@@ -64,6 +66,8 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, *,
         tx: the optax optimizer.
         augment: random convolutions applied to ``batch["image"]`` (masked by
             ``batch["mask"]``), or None for no augmentation.
+        intensity: apply nnU-Net's default intensity augmentations
+            (:func:`train.intensity.nnunet_intensity`) per sample before the random convolutions.
         dice_weight, ce_weight: weights of the soft Dice and cross-entropy terms.
         consistency: a loss of ``randconv_jax.losses`` applied to the softmax outputs of
             ``num_copies`` independently augmented copies (RandConv / GIN-IPA training);
@@ -87,6 +91,9 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, *,
         key = jax.random.fold_in(base_key, state.step)
         images, labels, masks = batch["image"], batch["label"], batch.get("mask")
         shard = lax.axis_index(axis_name) if axis_name is not None else None
+        if intensity:
+            images = intensity_batch(jax.random.fold_in(key, _INTENSITY_STREAM), images, masks, shard_index=shard,
+                                     num_shards=num_shards)
         if augment is not None:
             copies = [augment(k, images, masks, shard_index=shard, num_shards=num_shards)
                       for k in jax.random.split(key, num_copies)]

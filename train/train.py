@@ -144,6 +144,7 @@ def _augment(config: ml_collections.ConfigDict):
 def _step_factory(config: ml_collections.ConfigDict, graphdef, tx):
     loss = config.loss
     return functools.partial(make_train_step, graphdef, tx, augment=_augment(config),
+                             intensity=bool(config.get("intensity_augment", False)),
                              dice_weight=float(loss.dice_weight), ce_weight=float(loss.ce_weight),
                              consistency=loss.get("consistency") or None,
                              consistency_weight=float(loss.consistency_weight), num_copies=int(loss.num_copies))
