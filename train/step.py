@@ -57,7 +57,8 @@ def consistency_fn(name: str) -> Callable[[jax.Array], jax.Array]:
 
 def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, *,
                     augment: BatchAugment | None = None, intensity: bool = False, dice_weight: float = 1.0,
-                    ce_weight: float = 1.0, consistency: str | None = None, consistency_weight: float = 0.0, num_copies: int = 1,
+                    ce_weight: float = 1.0, consistency: str | None = None, consistency_weight: float = 0.0,
+                    num_copies: int = 1,
                     axis_name: str | None = None, num_shards: int = 1) -> Callable[..., tuple[TrainState, Batch]]:
     """Builds ``train_step(state, batch, base_key) -> (state, metrics)`` (not yet jitted).
 
