@@ -11,6 +11,9 @@ import randconv_jax as rcj
 from randconv_jax import presets
 
 NONE = "none"
+SEED_RC = "random_conv"
+"""The seed RC (:func:`randconv_jax.make_random_conv`; overrides are its keyword arguments),
+drawn per sample unless ``batch_mode`` says otherwise."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,8 +51,8 @@ def make_augment(preset: str, *, batch_mode: str | None = None, chunk_size: int 
     """The :mod:`randconv_jax.presets` factory ``preset`` (or ``"none"``) for training batches.
 
     Args:
-        preset: ``"none"`` (no augmentation: returns None) or a name in
-            ``randconv_jax.presets.BATCH_MODE``.
+        preset: ``"none"`` (no augmentation: returns None), ``"random_conv"`` (the seed RC) or a
+            name in ``randconv_jax.presets.BATCH_MODE``.
         batch_mode: ``"per_sample"``/``"per_batch"``; None takes the preset paper's sharing.
         chunk_size: see :func:`randconv_jax.batched`.
         overrides: keyword arguments of the preset factory.
@@ -58,10 +61,15 @@ def make_augment(preset: str, *, batch_mode: str | None = None, chunk_size: int 
         if overrides:
             raise ValueError(f"randconv overrides {sorted(overrides)} given with preset 'none'")
         return None
-    if preset not in presets.BATCH_MODE:
-        raise ValueError(f"randconv preset must be 'none' or one of {sorted(presets.BATCH_MODE)}, got {preset!r}")
-    mode = batch_mode or presets.BATCH_MODE[preset]
+    if preset == SEED_RC:
+        one, default_mode = rcj.make_random_conv(**overrides), "per_sample"
+    elif preset in presets.BATCH_MODE:
+        one, default_mode = getattr(presets, preset)(**overrides), presets.BATCH_MODE[preset]
+    else:
+        raise ValueError(f"randconv preset must be 'none', 'random_conv' or one of {sorted(presets.BATCH_MODE)}, "
+                         f"got {preset!r}")
+    mode = batch_mode or default_mode
     if mode not in rcj.BATCH_MODES:
         raise ValueError(f"randconv batch_mode must be one of {rcj.BATCH_MODES} or None, got {batch_mode!r}")
-    return BatchAugment(getattr(presets, preset)(**overrides), mode, chunk_size)
+    return BatchAugment(one, mode, chunk_size)
 
