@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import jax
 import ml_collections
 import nibabel as nib
 import numpy as np
@@ -95,7 +96,7 @@ def predict_folder(checkpoint: str | os.PathLike, input_dir: str | os.PathLike, 
     existing = [str(t) for t in targets if t.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"outputs exist (pass --overwrite to replace them): {existing[:3]}")
-    predict = make_predict_fn(graphdef)
+    predict = jax.jit(make_predict_fn(graphdef))
     spacing = tuple(config.data.target_spacing) if config.data.get("target_spacing") else None
     for case, target in zip(cases, targets, strict=True):
         pre = preprocess_case(case, target_spacing=spacing)

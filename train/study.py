@@ -133,7 +133,7 @@ def run_study(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, 
             cfg = run_config(config, method, seed)
             summary = run_one(cfg, workdir / "runs" / name / f"seed{seed}", domains(seed))
             results.setdefault(name, []).append(summary)
-            print(f"[study] {name} seed {seed}: done", flush=True)
+            print(f"[study] {name} seed {seed}: done ({time.perf_counter() - t_start:.0f} s)", flush=True)
 
     sweep = []
     for depth in st.sweep_depths:
@@ -144,7 +144,7 @@ def run_study(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, 
                                  domains(int(s))) for s in st.sweep_seeds]
             diag = _diagnostics(config, method, domains(seeds[0]))
             sweep.append({"depth": int(depth), "kernel_size": int(k), "summaries": summaries, **diag})
-            print(f"[study] sweep L={depth} k={k}: done", flush=True)
+            print(f"[study] sweep L={depth} k={k}: done ({time.perf_counter() - t_start:.0f} s)", flush=True)
 
     report = Path(st.report) if st.report else workdir / "results.md"
     report.parent.mkdir(parents=True, exist_ok=True)
@@ -264,7 +264,7 @@ def _plot_predictions(config, workdir: Path, seed: int, best: str, domains, path
     models = {}
     for n in shown:
         graphdef, params, cfg, _ = load_model(workdir / "runs" / n / f"seed{seed}")
-        models[n] = (make_predict_fn(graphdef), params, cfg)
+        models[n] = (jax.jit(make_predict_fn(graphdef)), params, cfg)
     test = [d for d in domains if d in SCANNERS]
     fig, axes = plt.subplots(len(test), 2 + len(shown), figsize=(2.2 * (2 + len(shown)), 2.2 * len(test)),
                              squeeze=False)

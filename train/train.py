@@ -298,13 +298,15 @@ def _first_bad(host: Sequence[Mapping[str, Any]]) -> int:
 def predict_case(predict, params, case: Case, config: ml_collections.ConfigDict) -> np.ndarray:
     """Lesion mask ``(*spatial,)`` bool of a preprocessed case, on its (cropped) grid.
 
-    A 2D model predicts a 3D volume slice by slice along axis 0. Windows of
+    ``predict(params, windows)`` should be jitted (once, for all cases: a new ``jax.jit`` per case
+    would recompile the network every time). A 2D model predicts a 3D volume slice by slice
+    along axis 0. Windows of
     ``data.patch_size`` overlap by ``eval.overlap`` and are blended with a Gaussian
     (nnU-Net: 50 %, σ = patch/8); the class is the argmax of the blended logits.
     """
     patch = tuple(config.data.patch_size)
     ev = config.eval
-    fn = jax.jit(lambda x: predict(params, x))
+    fn = functools.partial(predict, params)
     window = functools.partial(sliding_window_inference, fn, patch_size=patch, overlap=float(ev.overlap),
                                batch_size=int(ev.batch_size))
     image = case.image
@@ -325,7 +327,7 @@ def evaluate(graphdef: nnx.GraphDef, params: Any, domains: Mapping[str, Sequence
     back with :func:`train.data.uncrop`), so nDSC's voxel count N is the whole scan as in the
     Shifts challenge.
     """
-    predict = make_predict_fn(graphdef)
+    predict = jax.jit(make_predict_fn(graphdef))
     ev = config.eval
     rows, examples = [], {}
     for domain, pairs in domains.items():
