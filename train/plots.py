@@ -14,13 +14,12 @@ from train.writers import read_metrics
 _CURVES = ("loss", "dice", "ce", "learning_rate")
 
 
-def _pyplot():
-    import matplotlib
+def new_figure(*, figsize):
+    """A matplotlib ``Figure`` not attached to pyplot, so the session's backend is never changed
+    (calling ``matplotlib.use`` would turn off inline plots in notebooks)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize)
 
 
 def _save(fig, path: Path) -> None:
@@ -31,10 +30,10 @@ def _save(fig, path: Path) -> None:
 
 def plot_training_curves(metrics_jsonl: str | os.PathLike, out: str | os.PathLike) -> Path:
     """Loss, soft Dice, cross-entropy and learning rate against the step, one panel each."""
-    plt = _pyplot()
     rows = read_metrics(metrics_jsonl)
     names = [n for n in _CURVES if any(n in r for r in rows)]
-    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(3.2 * max(len(names), 1), 2.8), squeeze=False)
+    fig = new_figure(figsize=(3.2 * max(len(names), 1), 2.8))
+    axes = fig.subplots(1, max(len(names), 1), squeeze=False)
     for ax, name in zip(axes[0], names, strict=False):
         pts = [(r["step"], r[name]) for r in rows if r.get(name) is not None]
         if pts:
@@ -45,7 +44,6 @@ def plot_training_curves(metrics_jsonl: str | os.PathLike, out: str | os.PathLik
     fig.tight_layout()
     out = Path(out)
     _save(fig, out)
-    plt.close(fig)
     return out
 
 
@@ -65,10 +63,10 @@ def plot_predictions(examples: Mapping[str, tuple], out: str | os.PathLike) -> P
     ``examples``: ``{domain: (raw Case, predicted lesion mask on the raw grid)}``; 3D cases show
     the axial slice with the most reference lesion.
     """
-    plt = _pyplot()
     n = max(len(examples), 1)
     n_ch = max((case.image.shape[-1] for case, _ in examples.values()), default=1)
-    fig, axes = plt.subplots(n, n_ch + 1, figsize=(2.4 * (n_ch + 1), 2.4 * n), squeeze=False)
+    fig = new_figure(figsize=(2.4 * (n_ch + 1), 2.4 * n))
+    axes = fig.subplots(n, n_ch + 1, squeeze=False)
     for row, (domain, (case, pred)) in zip(axes, examples.items(), strict=False):
         rank = case.image.ndim - 1
         target = case.label == 1
@@ -91,5 +89,4 @@ def plot_predictions(examples: Mapping[str, tuple], out: str | os.PathLike) -> P
     fig.tight_layout()
     out = Path(out)
     _save(fig, out)
-    plt.close(fig)
     return out

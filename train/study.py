@@ -40,6 +40,7 @@ from train.augment import make_augment
 from train.data import SCANNERS, phantom_cases, preprocess_case
 from train.diagnostics import augmentation_diagnostics
 from train.intensity import nnunet_intensity
+from train.plots import new_figure
 from train.train import evaluate, evaluation_domains, predict_case, train
 
 VAL_SEED_OFFSET = 2_000_029
@@ -187,21 +188,14 @@ def _sweep_grids(sweep, source):
     return depths, ks, grids
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _plot_sweep(sweep, source, path: Path) -> None:
-    plt = _pyplot()
     depths, ks, g = _sweep_grids(sweep, source)
     panels = [("ood", "OOD Dice (mean over unseen scanners)"), ("val", "source validation Dice"),
               ("structure", "structure kept S"), ("variety", "appearance varied V")]
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
+    fig = new_figure(figsize=(15, 3.4))
+    axes = fig.subplots(1, 4)
     for ax, (key, title) in zip(axes, panels, strict=True):
         im = ax.imshow(g[key], cmap="viridis", aspect="auto")
         ax.set_xticks(range(len(ks)), [str(k) for k in ks])
@@ -215,14 +209,12 @@ def _plot_sweep(sweep, source, path: Path) -> None:
         fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def _plot_gallery(config, case, path: Path, draws: int = 4) -> None:
-    plt = _pyplot()
     methods = [(n, m) for n, m in config.study.methods.items() if m["preset"] != "none" or m["intensity"]]
-    fig, axes = plt.subplots(len(methods), draws + 1, figsize=(1.8 * (draws + 1), 1.8 * len(methods)),
-                             squeeze=False)
+    fig = new_figure(figsize=(1.8 * (draws + 1), 1.8 * len(methods)))
+    axes = fig.subplots(len(methods), draws + 1, squeeze=False)
     image, mask = case.image, case.mask
     for row, (name, m) in zip(axes, methods, strict=True):
         if m["preset"] == "none":
@@ -242,7 +234,6 @@ def _plot_gallery(config, case, path: Path, draws: int = 4) -> None:
         axes[0][j + 1].set_title(f"draw {j + 1}", fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def _best_by_validation(results, source) -> str:
@@ -259,15 +250,14 @@ def _plot_predictions(config, workdir: Path, seed: int, best: str, domains, path
     from train.predict import load_model
     from train.step import make_predict_fn
 
-    plt = _pyplot()
     shown = [n for n in ("baseline", best) if (workdir / "runs" / n / f"seed{seed}").exists()]
     models = {}
     for n in shown:
         graphdef, params, cfg, _ = load_model(workdir / "runs" / n / f"seed{seed}")
         models[n] = (jax.jit(make_predict_fn(graphdef)), params, cfg)
     test = [d for d in domains if d in SCANNERS]
-    fig, axes = plt.subplots(len(test), 2 + len(shown), figsize=(2.2 * (2 + len(shown)), 2.2 * len(test)),
-                             squeeze=False)
+    fig = new_figure(figsize=(2.2 * (2 + len(shown)), 2.2 * len(test)))
+    axes = fig.subplots(len(test), 2 + len(shown), squeeze=False)
     for row, domain in zip(axes, test, strict=True):
         raw, pre = max(domains[domain], key=lambda p: int(p[0].label.sum()))
         row[0].imshow(pre.image[..., 0], cmap="gray")
@@ -289,7 +279,6 @@ def _plot_predictions(config, workdir: Path, seed: int, best: str, domains, path
         ax.set_title(t, fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 # ----------------------------------------------------------------------------- report

@@ -69,13 +69,13 @@ def get_config(size: str = "full") -> ml_collections.ConfigDict:
         c.model.features = (4, 8)
         c.optim.warmup_steps = 0
         c.eval.batch_size = 2
-        c.study.seeds = (0, 1)
+        c.study.seeds = (0,)
         c.study.n_val = 1
         c.study.methods = ml_collections.ConfigDict({
             "baseline": _method("none"),
             "gin_ipa": _method("gin_ipa"),
         })
-        c.study.sweep_depths = (1, 2)
+        c.study.sweep_depths = (1,)
         c.study.sweep_kernel_sizes = (1, 3)
         c.study.diagnostic_images = 1
         c.study.diagnostic_draws = 2
