@@ -1,6 +1,6 @@
 """Random kernel sampling: the N(0, sigma^2) law with an explicit gain, multi-scale sizes.
 
-The standard deviation is always explicit (``REFERENCES.md`` §6.1, lesson of §1.14):
+The standard deviation is always explicit (several third-party RandConv copies hide it):
 ``sigma = gain / sqrt(fan_in)`` with ``fan_in = C_in / groups * k^d`` for the
 drawn kernel size ``k`` and spatial rank ``d``, or a number given by the caller.
 

@@ -3,7 +3,7 @@
 Each mode maps the raw random-convolution output ``y`` back towards the input
 ``x``'s intensity scale. Statistics are taken inside ``mask`` when one is given,
 and voxels outside the mask keep their input value, so RC never paints signal
-outside the head. Modes and their sources (``REFERENCES.md`` §6.4):
+outside the head. Modes and their sources:
 
 ============================  ==============================================================
 ``"none"``                    ``y`` as is (RandConv paper runs, Xu et al. 2021).

@@ -2,8 +2,8 @@
 
 Each factory returns a one-image :class:`~randconv_jax.Augmentation`
 (``aug(key, image, mask=None)``, image ``(H, W, C)`` or ``(D, H, W, C)``) whose
-defaults are those of the cited paper or code (facts and pitfalls of third-party
-copies: ``REFERENCES.md``). The papers differ in how draws are shared across a
+defaults are those of the cited paper or code (each docstring says where a default
+comes from and which third-party copies deviate). The papers differ in how draws are shared across a
 mini-batch; :data:`BATCH_MODE` records each one's and :func:`for_batches` wraps a
 preset accordingly.
 
