@@ -209,7 +209,9 @@ def test_nnunet_rc_does_not_mix_modalities(dim):
 
 
 def test_batch_mode_table():
-    assert presets.BATCH_MODE == {"randconv": "per_batch", "ms_rc_3d": "per_sample", "nnunet_rc": "per_sample"}
+    # RandConv and Pro-RandConv share one draw per mini-batch; GIN(-IPA) and the MS group's transforms draw per sample.
+    assert presets.BATCH_MODE == {"randconv": "per_batch", "ms_rc_3d": "per_sample", "nnunet_rc": "per_sample",
+                                  "pro_randconv": "per_batch", "gin": "per_sample", "gin_ipa": "per_sample"}
 
 
 @pytest.mark.parametrize(

@@ -255,7 +255,7 @@ def test_preset_names_and_variants_are_checked():
     with pytest.raises(ValueError, match=r"variant must be one of"):
         presets.randconv(variant="pix")
     with pytest.raises(ValueError, match=r"name must be one of"):
-        presets.for_batches("gin")
+        presets.for_batches("ginn")
     with pytest.raises(ValueError, match=r"kernel_size"):
         presets.nnunet_rc(kernel_size=2)
     with pytest.raises(ValueError, match=r"hidden_per_channel"):
