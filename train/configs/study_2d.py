@@ -11,7 +11,7 @@ source scanner only, never on the unseen scanners.
 
 import ml_collections
 
-from train.configs import default
+from train.configs import quickstart
 
 
 def _method(preset: str, intensity: bool = True, **overrides) -> ml_collections.ConfigDict:
@@ -21,19 +21,13 @@ def _method(preset: str, intensity: bool = True, **overrides) -> ml_collections.
 def get_config(size: str = "full") -> ml_collections.ConfigDict:
     if size not in ("full", "smoke"):
         raise ValueError(f"study_2d size must be 'full' or 'smoke', got {size!r}")
-    c = default.get_config()
+    c = quickstart.get_config()  # the quickstart's data, model and optimizer, shorter
+    c.variants = ()
     c.parallel = "single"
     c.num_steps = 300
     c.log_every = 50
     c.ckpt_every = 300
     c.keep_checkpoints = 1
-    c.data.n_train = 48
-    c.data.n_eval = 8
-    c.data.shape = (96, 96)
-    c.data.patch_size = (96, 96)
-    c.data.batch_size = 8
-    c.model.features = (16, 32, 64)
-    c.optim.warmup_steps = 20
 
     c.study = ml_collections.ConfigDict()
     c.study.seeds = (0, 1, 2)
