@@ -11,7 +11,7 @@ source scanner only, never on the unseen scanners.
 
 import ml_collections
 
-from train.configs import quickstart
+from train.configs import quickstart, smoke
 
 
 def _method(preset: str, intensity: bool = True, **overrides) -> ml_collections.ConfigDict:
@@ -51,18 +51,12 @@ def get_config(size: str = "full") -> ml_collections.ConfigDict:
     c.study.report = "docs/results.md"  # "" writes results.md into the work dir
 
     if size == "smoke":
+        tiny = smoke.get_config()  # the smoke config's data, model, optimizer and evaluation
+        for section in ("data", "model", "optim", "eval"):
+            c[section] = tiny[section]
         c.num_steps = 2
         c.ckpt_every = 2
         c.log_every = 1
-        c.data.n_train = 4
-        c.data.n_eval = 1
-        c.data.shape = (32, 32)
-        c.data.patch_size = (32, 32)
-        c.data.batch_size = 2
-        c.data.eval_domains = ("site_a_1.5t", "site_e_3t_ti2500")
-        c.model.features = (4, 8)
-        c.optim.warmup_steps = 0
-        c.eval.batch_size = 2
         c.study.seeds = (0,)
         c.study.n_val = 1
         c.study.methods = ml_collections.ConfigDict({
