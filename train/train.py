@@ -132,7 +132,11 @@ def evaluation_domains(config: ml_collections.ConfigDict) -> dict[str, list[tupl
 def make_model(config: ml_collections.ConfigDict, in_channels: int) -> UNet:
     m = config.model
     return UNet(in_channels=in_channels, num_classes=int(m.num_classes), features=tuple(m.features),
-                spatial_dims=int(config.data.spatial_dims), norm=m.norm, rngs=nnx.Rngs(int(config.seed)))
+                spatial_dims=int(config.data.spatial_dims), norm=m.norm,
+                # Checkpoints written before model.conv_impl existed hold no value: the parameters are
+                # the same under every implementation, so the backend's default is right for them.
+                conv_impl=m.get("conv_impl", "auto"),
+                rngs=nnx.Rngs(int(config.seed)))
 
 
 def _augment(config: ml_collections.ConfigDict):

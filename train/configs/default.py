@@ -38,6 +38,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict()
     c.model.features = (16, 32, 64, 128)
     c.model.norm = "instance"
+    c.model.conv_impl = "auto"  # "auto": fast XLA:CPU forms on CPU, lax.conv (cuDNN) on GPU/TPU; or "lax" / "cpu"
     c.model.num_classes = 2
 
     c.optim = ml_collections.ConfigDict()
