@@ -83,7 +83,8 @@ def _conv_taps_cf(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, group
 
         def one_group(group: int) -> jax.Array:
             weights = per_channel[group * cout_g : (group + 1) * cout_g]
-            return lax.map(lambda w: _taps_one_output(padded, w, group * cin_g, spatial), weights)
+            out: jax.Array = lax.map(lambda w: _taps_one_output(padded, w, group * cin_g, spatial), weights)
+            return out
 
         out = jnp.concatenate([one_group(g) for g in range(groups)], axis=0)
         if bias is not None:
@@ -106,7 +107,7 @@ def _conv_taps_cf(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, group
 
 def _conv_lax_cf(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, groups: int) -> jax.Array:
     d = x.ndim - 1
-    spatial = "DHW"[-d:] if d <= 3 else None
+    spatial = "DHW"[-d:]  # d is 2 or 3: images are checked to be (H, W, C) or (D, H, W, C)
     dims = lax.conv_dimension_numbers((1,) + x.shape, kernel.shape, ("NC" + spatial, spatial + "IO", "NC" + spatial))
     out = lax.conv_general_dilated(
         x[None],

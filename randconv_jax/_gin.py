@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -56,7 +57,7 @@ class GINParams:
     alpha: jax.Array
 
 
-def _check_shape(image, name: str = "image"):
+def _check_shape(image: ArrayLike | jax.ShapeDtypeStruct, name: str = "image") -> jax.Array | jax.ShapeDtypeStruct:
     if not isinstance(image, jax.ShapeDtypeStruct):
         return _validation.check_image(image, name=name)
     if len(image.shape) not in (3, 4):
@@ -66,7 +67,7 @@ def _check_shape(image, name: str = "image"):
 
 def sample_gin(
     key: PRNGKey,
-    image: ArrayLike,
+    image: ArrayLike | jax.ShapeDtypeStruct,
     *,
     n_layers: int = N_LAYERS,
     hidden_channels: int = HIDDEN_CHANNELS,
@@ -105,7 +106,9 @@ def sample_gin(
     return GINParams(layers, alpha)
 
 
-def _gin_network_cf(x: jax.Array, layers: RandomConvParams, negative_slope: float, impl: str, multiscale: str):
+def _gin_network_cf(
+    x: jax.Array, layers: RandomConvParams, negative_slope: float, impl: str, multiscale: str
+) -> jax.Array:
     """The raw network on a channels-first ``(C, *S)`` float32 array."""
     flat = [(s, r) for s in layers.stacks for r in range(s.repeats)]
     y = x
@@ -123,7 +126,9 @@ def _gin_network_cf(x: jax.Array, layers: RandomConvParams, negative_slope: floa
     return y
 
 
-def _gin_cf(x, params: GINParams, m, negative_slope, impl, multiscale):
+def _gin_cf(
+    x: jax.Array, params: GINParams, m: jax.Array | None, negative_slope: float, impl: str, multiscale: str
+) -> jax.Array:
     y = _gin_network_cf(x, params.layers, negative_slope, impl, multiscale)
     alpha = params.alpha.astype(jnp.float32)
     mixed = alpha * y + (1.0 - alpha) * x
@@ -265,7 +270,7 @@ def _blend_matrix(size: int, spacing: int, downscale: float, order: int) -> np.n
 
 def sample_ipa_mask(
     key: PRNGKey,
-    image: ArrayLike,
+    image: ArrayLike | jax.ShapeDtypeStruct,
     *,
     control_spacing: int = CONTROL_SPACING,
     downscale: float = DOWNSCALE,
@@ -324,12 +329,12 @@ class GinIpaParams:
 
 def sample_gin_ipa(
     key: PRNGKey,
-    image: ArrayLike,
+    image: ArrayLike | jax.ShapeDtypeStruct,
     *,
     control_spacing: int = CONTROL_SPACING,
     downscale: float = DOWNSCALE,
     order: int = SPLINE_ORDER,
-    **gin_kwargs,
+    **gin_kwargs: Any,
 ) -> GinIpaParams:
     """Draws two independent GINs (keyword arguments of :func:`sample_gin`) and an IPA blend mask."""
     image = _check_shape(image)
@@ -341,7 +346,7 @@ def sample_gin_ipa(
     )
 
 
-def _blend(a, b, m_blend):
+def _blend(a: jax.Array, b: jax.Array, m_blend: jax.Array) -> jax.Array:
     return a * m_blend[None] + b * (1.0 - m_blend[None])
 
 
@@ -378,7 +383,7 @@ def apply_gin_ipa(
     return jnp.moveaxis(_blend(a, b, blend), 0, -1).astype(image.dtype)
 
 
-def gin_ipa(key: PRNGKey, image: ArrayLike, *, mask: ArrayLike | None = None, **kwargs) -> jax.Array:
+def gin_ipa(key: PRNGKey, image: ArrayLike, *, mask: ArrayLike | None = None, **kwargs: Any) -> jax.Array:
     """GIN-IPA of one image: two GIN draws blended by a smooth random mask (copy 1 of the paper).
 
     ``apply_gin_ipa(image, sample_gin_ipa(key, image, **kwargs), mask=mask)``. For the three
@@ -387,7 +392,7 @@ def gin_ipa(key: PRNGKey, image: ArrayLike, *, mask: ArrayLike | None = None, **
     return apply_gin_ipa(image, sample_gin_ipa(key, image, **kwargs), mask=mask)
 
 
-def gin_ipa_views(key: PRNGKey, image: ArrayLike, *, mask: ArrayLike | None = None, **kwargs) -> jax.Array:
+def gin_ipa_views(key: PRNGKey, image: ArrayLike, *, mask: ArrayLike | None = None, **kwargs: Any) -> jax.Array:
     """The three training copies of GIN-IPA (official ``set_input_aug_sup``), stacked.
 
     With independent GINs ``a``, ``b``, ``c`` and one blend mask ``m``:

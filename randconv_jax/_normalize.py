@@ -40,7 +40,7 @@ def check_mode(mode: str) -> str:
     return mode
 
 
-def _masked_stats(a: jax.Array, m: jax.Array | None, spatial_axes: tuple[int, ...]):
+def _masked_stats(a: jax.Array, m: jax.Array | None, spatial_axes: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
     """Per-channel mean and std of a channels-first array inside a spatial mask."""
     if m is None:
         mean = jnp.mean(a, axis=spatial_axes, keepdims=True)
@@ -53,7 +53,7 @@ def _masked_stats(a: jax.Array, m: jax.Array | None, spatial_axes: tuple[int, ..
     return mean, jnp.sqrt(var)
 
 
-def _masked_min_max(a: jax.Array, m: jax.Array | None, spatial_axes: tuple[int, ...]):
+def _masked_min_max(a: jax.Array, m: jax.Array | None, spatial_axes: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
     if m is None:
         return (jnp.min(a, axis=spatial_axes, keepdims=True), jnp.max(a, axis=spatial_axes, keepdims=True))
     inside = m[None]

@@ -50,6 +50,7 @@ def check_mask(mask: ArrayLike | None, image: jax.Array, *, name: str = "mask") 
 
 def check_kernel_sizes(kernel_size: int | Sequence[int], *, name: str = "kernel_size") -> tuple[int, ...]:
     """Returns a tuple of odd positive kernel sizes (one entry for a fixed size)."""
+    sizes: tuple[int, ...]
     if isinstance(kernel_size, (int, np.integer)):
         sizes = (kernel_size,)
     else:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
+import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from randconv_jax import _gin, _pro_randconv, _validation
@@ -140,12 +142,13 @@ def nnunet_rc(
     _validation.check_kernel_sizes(kernel_size)
     hidden = _validation.check_positive_int(hidden_per_channel, name="hidden_per_channel")
 
-    def sample(key: PRNGKey, image: ArrayLike) -> RandomConvParams:
-        channels, d = image.shape[-1], len(image.shape) - 1
+    def sample(key: PRNGKey, image: ArrayLike | jax.ShapeDtypeStruct) -> RandomConvParams:
+        shape = jnp.shape(image)
+        channels, d = shape[-1], len(shape) - 1
         if d not in (2, 3):
-            raise ValueError(f"image must have shape (H, W, C) or (D, H, W, C), got {image.shape}")
+            raise ValueError(f"image must have shape (H, W, C) or (D, H, W, C), got {shape}")
         k_spatial, k_point = jax.random.split(key)
-        common = dict(spatial_dims=d, groups=channels, gain=gain)
+        common: dict[str, Any] = dict(spatial_dims=d, groups=channels, gain=gain)
         first = sample_conv_stack(
             k_spatial, in_channels=channels, out_channels=hidden * channels, kernel_sizes=(kernel_size,), **common
         )
@@ -189,7 +192,7 @@ def pro_randconv(
       Choi, Das, Choi, Yang, Park, Yun, `Progressive Random Convolutions for Single Domain
       Generalization <https://arxiv.org/abs/2304.00424>`_, CVPR 2023.
     """
-    kw = dict(
+    kw: dict[str, Any] = dict(
         max_repeats=_validation.check_positive_int(max_repeats, name="max_repeats"),
         sigma_g_bound=sigma_g_bound,
         offset_bound=offset_bound,
@@ -222,7 +225,7 @@ def gin(
       Image Segmentation <https://arxiv.org/abs/2111.12525>`_, IEEE TMI 2022; code
       ``cheng-01037/Causality-Medical-Image-Domain-Generalization`` (``models/imagefilter.py``).
     """
-    kw = dict(
+    kw: dict[str, Any] = dict(
         n_layers=_validation.check_positive_int(n_layers, name="n_layers"),
         hidden_channels=_validation.check_positive_int(hidden_channels, name="hidden_channels"),
         kernel_sizes=_validation.check_kernel_sizes(tuple(kernel_sizes), name="kernel_sizes"),
@@ -251,7 +254,7 @@ def gin_ipa(
     three (``[a m + b (1-m), a (1-m) + b m, c]``) for ``losses.gin_consistency`` (lambda = 10).
     2D and 3D (the authors released 2D IPA only). Per sample (``BATCH_MODE["gin_ipa"]``).
     """
-    gin_kw = dict(
+    gin_kw: dict[str, Any] = dict(
         n_layers=_validation.check_positive_int(n_layers, name="n_layers"),
         hidden_channels=_validation.check_positive_int(hidden_channels, name="hidden_channels"),
         kernel_sizes=_validation.check_kernel_sizes(tuple(kernel_sizes), name="kernel_sizes"),
@@ -273,7 +276,7 @@ BATCH_MODE = {
 }
 """How each preset's paper/code shares draws across a mini-batch."""
 
-_FACTORIES = {
+_FACTORIES: dict[str, Callable[..., Augmentation]] = {
     "randconv": randconv,
     "ms_rc_3d": ms_rc_3d,
     "nnunet_rc": nnunet_rc,
@@ -283,7 +286,7 @@ _FACTORIES = {
 }
 
 
-def for_batches(name: str, *, chunk_size: int | None = None, **overrides) -> Augmentation:
+def for_batches(name: str, *, chunk_size: int | None = None, **overrides: Any) -> Augmentation:
     """The preset ``name`` lifted to batches ``(N, *spatial, C)`` with its paper's sharing.
 
     ``overrides`` go to the preset's factory, e.g.
