@@ -19,8 +19,9 @@ augmentation; then with random convolutions in the step: JAX for every preset in
 the step (forward, backward, clip, AdamW), the forward pass alone, and the backward (step
 without the optimizer, minus the forward); the ratio to PyTorch's step; GFLOP/s of the step from
 XLA's cost analysis of the ``lax`` step; the RC share of the step, ``(t_RC - t_none) / t_RC``;
-and the first (compiling) call. Each worker also times a 2048^2 float32 matmul, the machine's
-reachable rate.
+the RC alone (the same batched augmentation jitted by itself, the sharper figure when the share
+is within the step's noise); and the first (compiling) call. Each worker also times a 2048^2
+float32 matmul, the machine's reachable rate.
 
 Sizes: on CPU the quickstart 2D model (features 16-32-64) on 8x96x96x2 slices and a 3D model
 (8-16-32) on 2x64^3x2 patches; ``--gpu`` uses the default config's 2D model on 32x128^2x2 and the
@@ -137,10 +138,17 @@ def _jax_rows(m: Model, presets: list[str]) -> dict:
         def run_fwd_bwd(fwd_bwd=fwd_bwd, holder=holder):
             jax.block_until_ready(fwd_bwd(holder["state"].params))
 
-        for f in (run_step, run_fwd, run_fwd_bwd):
-            f()
-            f()
-        rows[f"jax {impl} {preset}"] = {"step": run_step, "fwd": run_fwd, "fwd_bwd": run_fwd_bwd, "first": first}
+        row = {"step": run_step, "fwd": run_fwd, "fwd_bwd": run_fwd_bwd, "first": first}
+        if aug is not None:
+            rc_alone = jax.jit(lambda k, x, mk, aug=aug: aug(k, x, mk))
+            counter = iter(range(10 ** 9))
+            row["rc"] = lambda rc_alone=rc_alone, counter=counter: jax.block_until_ready(
+                rc_alone(jax.random.fold_in(base, next(counter)), x, mask))
+        for f in row.values():
+            if callable(f):
+                f()
+                f()
+        rows[f"jax {impl} {preset}"] = row
     a = jnp.ones((2048, 2048), jnp.float32)
     mm = jax.jit(lambda a: a @ a)
     jax.block_until_ready(mm(a))
@@ -189,7 +197,7 @@ def worker(framework: str, model_json: str, presets: list[str]) -> int:
     m = Model(**{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(model_json).items()})
     built = _jax_rows(m, presets) if framework == "jax" else _torch_rows(m, presets)
     rows = built["rows"]
-    info = {name: {"first": r.get("first"), "kinds": [k for k in ("step", "fwd", "fwd_bwd") if k in r]}
+    info = {name: {"first": r.get("first"), "kinds": [k for k in ("step", "fwd", "fwd_bwd", "rc") if k in r]}
             for name, r in rows.items()}
     print(json.dumps({"ready": info, "flops": built["flops"]}), flush=True)
     for line in sys.stdin:
@@ -259,6 +267,7 @@ def bench_model(m: Model, runs: int, samples: int, presets: list[str], torch_row
             t = med[(f"{fw}:{name}", "step")]
             fwd = med.get((f"{fw}:{name}", "fwd"))
             fb = med.get((f"{fw}:{name}", "fwd_bwd"))
+            rc = med.get((f"{fw}:{name}", "rc"))
             preset = name.split()[-1]
             base = jax_none if fw == "jax" else torch_none
             out.append({
@@ -267,6 +276,7 @@ def bench_model(m: Model, runs: int, samples: int, presets: list[str], torch_row
                 "vs_torch": t / torch_none if torch_none else None,
                 "gflops": step_flops / t / 1e9 if step_flops else None,
                 "rc_share": (t - base) / t if preset != "none" and base else None,
+                "rc_alone_ms": 1e3 * rc if rc else None,
                 "first_s": r["first"],
             })
         mm = med.get((f"{fw}:matmul", "step"))
@@ -278,8 +288,8 @@ def bench_model(m: Model, runs: int, samples: int, presets: list[str], torch_row
 
 def table(rows: list[dict]) -> str:
     head = ("| model | batch | row | step ms | fwd ms | bwd ms | bwd/fwd | vs PyTorch step | GFLOP/s | "
-            "RC share of step | first call s |")
-    lines = [head, "|" + "---|" * 11]
+            "RC alone ms | RC share of step | first call s |")
+    lines = [head, "|" + "---|" * 12]
 
     def f(v, fmt):
         return "—" if v is None else format(v, fmt)
@@ -289,7 +299,8 @@ def table(rows: list[dict]) -> str:
         share = None if r.get("rc_share") is None else 100 * r["rc_share"]
         lines.append(f"| {r['model']} | {r['batch']} | {r['row']} | {r['step_ms']:.1f} | {f(r.get('fwd_ms'), '.1f')} | "
                      f"{f(r.get('bwd_ms'), '.1f')} | {f(ratio, '.2f')} | {f(r.get('vs_torch'), '.2f')} | "
-                     f"{f(r.get('gflops'), '.0f')} | {'—' if share is None else f'{share:.1f} %'} | "
+                     f"{f(r.get('gflops'), '.0f')} | {f(r.get('rc_alone_ms'), '.1f')} | "
+                     f"{'—' if share is None else f'{share:.1f} %'} | "
                      f"{f(r.get('first_s'), '.1f')} |")
     return "\n".join(lines)
 
