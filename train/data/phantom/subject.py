@@ -10,6 +10,7 @@ the same seed gives the same subject bit for bit.
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Mapping
 from collections.abc import Sequence as Seq
 
@@ -40,7 +41,7 @@ class Subject:
         voxel_mm: isotropic native voxel size in mm.
         seed: the seed the subject was made from.
         anatomy: "template" or "procedural".
-        params: the per-subject draws (geometry, atrophy, lesion load and counts per kind).
+        params: the per-subject draws (geometry, atrophy, lesion load and counts per kind), read-only.
     """
 
     tissue: np.ndarray
@@ -51,7 +52,7 @@ class Subject:
     voxel_mm: float
     seed: int
     anatomy: str = "template"
-    params: Mapping[str, float | str] = dataclasses.field(default_factory=dict)
+    params: Mapping[str, float | str] = dataclasses.field(default_factory=lambda: types.MappingProxyType({}))
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -126,5 +127,5 @@ def make_subject(
     brain_mask = frac[..., BACKGROUND] < 0.5
     for a in (tissue, lesion, brain_mask, frac, jitter):
         a.setflags(write=False)
-    params = {**anat.params, "lesion_load": load, **counts}
+    params = types.MappingProxyType({**anat.params, "lesion_load": load, **counts})
     return Subject(tissue, lesion, brain_mask, frac, jitter, voxel_mm, int(seed), anatomy, params)
