@@ -170,13 +170,14 @@ def test_procedural_mode_still_works():
 def test_procedural_needs_no_templates(monkeypatch):
     import train.data.phantom.templates as templates
 
+    caches = (templates._derived_cached, templates._fraction_grid, templates._distance_grid)
     monkeypatch.setattr(templates.importlib.util, "find_spec", lambda name: None)
-    templates._template_maps_cached.cache_clear()
-    templates._derived_cached.cache_clear()
+    for cache in caches:
+        cache.cache_clear()
     try:
         make_subject(0, shape=(24, 24), anatomy="procedural")
         with pytest.raises(ModuleNotFoundError, match="nilearn"):
-            make_subject(0, shape=(24, 24), voxel_mm=7.3)
+            make_subject(0, shape=(24, 24))
     finally:
-        templates._template_maps_cached.cache_clear()
-        templates._derived_cached.cache_clear()
+        for cache in caches:
+            cache.cache_clear()

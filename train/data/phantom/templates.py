@@ -34,7 +34,7 @@ skipped below 0.5 mm); the
 distance maps, which are smooth, are subsampled to a grid of max(2, ``f``) mm. Cost: the
 derived 1 mm maps take 15-30 s once and are cached on disk (uncompressed ``npz``, 56 MB, keyed by the
 template files' content and :data:`DERIVATION_VERSION`, written atomically); the resampled maps
-are kept in memory per voxel size (:func:`functools.lru_cache`, a pure function of its
+are kept in memory per resampling (:func:`functools.lru_cache`, a pure function of its
 arguments and the files' content).
 """
 
@@ -343,32 +343,43 @@ def _block_mean(arr: np.ndarray, f: int) -> np.ndarray:
     return a.reshape(nx, f, ny, f, nz, f).mean(axis=(1, 3, 5), dtype=np.float32)
 
 
+@functools.lru_cache(maxsize=6)
+def _fraction_grid(block: int, sigma: float, cache_dir: str | None) -> MapGrid:
+    """Fraction maps as block means over ``block``-mm cubes, Gaussian-prefiltered by ``sigma`` mm if > 0."""
+    _, base = _derived_cached(cache_dir)
+    fractions = {}
+    for k in FRACTION_MAPS:
+        arr = base[k].astype(np.float32) * np.float32(1 / 255 if k in ("gm", "wm", "brain") else 1.0)
+        arr = _block_mean(arr, block)
+        if sigma > 0:
+            arr = ndimage.gaussian_filter(arr, sigma / block, mode="constant", cval=0.0, truncate=3.0)
+        fractions[k] = arr
+    return MapGrid.from_maps(fractions, np.asarray(base["origin_mm"], np.float64) + (block - 1) / 2, block)
+
+
 @functools.lru_cache(maxsize=3)
-def _template_maps_cached(voxel_mm: float, cache_dir: str | None) -> TemplateMaps:
-    key, base = _derived_cached(cache_dir)
+def _distance_grid(step: int, cache_dir: str | None) -> MapGrid:
+    """Distance maps subsampled every ``step`` mm."""
+    _, base = _derived_cached(cache_dir)
+    distances = {k: base[k][::step, ::step, ::step] for k in DISTANCE_MAPS}
+    return MapGrid.from_maps(distances, np.asarray(base["origin_mm"], np.float64), step)
+
+
+def _resampling(voxel_mm: float) -> tuple[int, float]:
+    """(block size in mm, prefilter sigma in mm) of the fraction maps for phantom voxels of ``voxel_mm``."""
     footprint = voxel_mm / NOMINAL_SCALE  # the phantom voxel's size in template mm
     f = max(1, int(footprint / 2 + 0.5))  # block size: about half the footprint
     # box variance footprint^2 / 12 = block-mean variance (f^2 - 1) / 12 + prefilter variance
     #                                 + linear-interpolation (tent) variance f^2 / 6
     sigma = float(np.sqrt(max(footprint**2 / 12 - (f**2 - 1) / 12 - f**2 / 6, 0.0)))
-    scale = {"gm": 1 / 255, "wm": 1 / 255, "brain": 1 / 255, "deep": 1.0}
-    origin = np.asarray(base["origin_mm"], np.float64)
-    fractions = {}
-    for k, c in scale.items():
-        arr = _block_mean(base[k].astype(np.float32) * np.float32(c), f)
-        if sigma > 0.5:  # below, the interpolation's own smoothing is close enough
-            arr = ndimage.gaussian_filter(arr, sigma / f, mode="constant", cval=0.0, truncate=3.0)
-        fractions[k] = arr
-    frac_origin = origin + (f - 1) / 2
-    fd = max(2, f)
-    distances = {k: base[k][::fd, ::fd, ::fd] for k in DISTANCE_MAPS}
-    return TemplateMaps(
-        MapGrid.from_maps(fractions, frac_origin, f), MapGrid.from_maps(distances, origin, fd), voxel_mm, key
-    )
+    return f, (round(sigma, 2) if sigma > 0.5 else 0.0)  # below 0.5 mm the interpolation's smoothing will do
 
 
 def template_maps(voxel_mm: float, *, cache_dir: str | Path | None = None) -> TemplateMaps:
-    """The template maps resampled for phantom voxels of ``voxel_mm`` mm (cached in memory per voxel size).
+    """The template maps resampled for phantom voxels of ``voxel_mm`` mm.
+
+    The grids are kept in memory (:func:`functools.lru_cache`) per resampling (block size and
+    prefilter), so nearby voxel sizes share them.
 
     Args:
         voxel_mm: the phantom's isotropic voxel size in mm (> 0).
@@ -376,4 +387,7 @@ def template_maps(voxel_mm: float, *, cache_dir: str | Path | None = None) -> Te
     """
     if not voxel_mm > 0:
         raise ValueError(f"voxel_mm must be positive, got {voxel_mm}")
-    return _template_maps_cached(round(float(voxel_mm), 6), None if cache_dir is None else str(cache_dir))
+    cache = None if cache_dir is None else str(cache_dir)
+    block, sigma = _resampling(float(voxel_mm))
+    key = _derived_cached(cache)[0]
+    return TemplateMaps(_fraction_grid(block, sigma, cache), _distance_grid(max(2, block), cache), float(voxel_mm), key)
