@@ -44,7 +44,7 @@ import dataclasses
 
 import numpy as np
 
-from train.data.phantom.fields import normalized_coords, signed_distance, soft_inside, wave_field
+from train.data.phantom.fields import normalized_coords, soft_inside, wave_field
 from train.data.phantom.physics import BACKGROUND, CSF, GM, N_CLASSES, WM
 from train.data.phantom.templates import TemplateMaps
 from train.data.phantom.warp import random_displacement, rotation_matrix
@@ -234,10 +234,13 @@ def procedural_anatomy(rng: np.random.Generator, shape: tuple[int, ...], voxel_m
     frac[..., CSF] = (b - c) + (c - w) * sulci + w * v
     frac[..., GM] = (c - w) * (1 - sulci)
     frac[..., WM] = w * (1 - v)
+    # distances from the ellipsoid radii (first order: radius offset x axis length), no distance transform
+    vent_mm = float(np.min(vent_axes * half)) * voxel_mm
+    wm_mm = float(np.min(brain_axes * half)) * voxel_mm
     return Anatomy(
         fractions=frac,
-        vent_dist=signed_distance(v > 0.5) * np.float32(voxel_mm),
-        cortex_dist=np.maximum(signed_distance(frac[..., GM] > 0.5) * np.float32(voxel_mm), 0.0),
+        vent_dist=((r_vent - 1) * np.float32(vent_mm)).astype(np.float32),
+        cortex_dist=np.maximum((wm_edge - r_brain) * np.float32(wm_mm), 0.0).astype(np.float32),
         infratentorial=np.zeros(shape, bool),
         params={"ventricle_scale": float(vent_scale)},
     )

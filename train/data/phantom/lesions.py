@@ -54,22 +54,37 @@ def _rotation_with_first_axis(rng: np.random.Generator, axis: np.ndarray) -> np.
     return q
 
 
-def _candidates(kind: str, anatomy: Anatomy, radius_mm: float, voxel_mm: float) -> np.ndarray:
-    """Flat indices of the WM voxels where a lesion of ``kind`` and radius ``radius_mm`` may be centred."""
-    wm = anatomy.fractions[..., WM]
-    core = wm > 0.9
-    reach = radius_mm + voxel_mm / 2
-    if kind == "periventricular":
-        mask = core & (anatomy.vent_dist > 0) & (anatomy.vent_dist <= reach)
-    elif kind == "juxtacortical":  # at the grey-white junction, where the WM fraction falls off
-        mask = (wm > 0.6) & (anatomy.cortex_dist <= reach)
-    elif kind == "deep":
-        mask = core & (anatomy.vent_dist > 6.0) & (anatomy.cortex_dist > 4.0)
-    elif kind == "infratentorial":
-        mask = (wm > 0.7) & anatomy.infratentorial
-    else:
-        mask = core
-    return np.flatnonzero(mask)
+class _Candidates:
+    """Where lesions of each kind may be centred: flat voxel indices, filtered per lesion radius.
+
+    The WM voxels and their distances are gathered once per subject, so each lesion only
+    filters those short arrays (indices stay in ascending order, as ``np.flatnonzero`` gives them).
+    """
+
+    def __init__(self, anatomy: Anatomy, voxel_mm: float) -> None:
+        wm = anatomy.fractions[..., WM].reshape(-1)
+        self.voxel_mm = voxel_mm
+        self.wm_idx = np.flatnonzero(wm > 0.6)  # the loosest WM threshold of any kind
+        self.wm = wm[self.wm_idx]
+        self.vent = anatomy.vent_dist.reshape(-1)[self.wm_idx]
+        self.cortex = anatomy.cortex_dist.reshape(-1)[self.wm_idx]
+        self.infra = anatomy.infratentorial.reshape(-1)[self.wm_idx]
+
+    def __call__(self, kind: str, radius_mm: float) -> np.ndarray:
+        """Flat indices of the WM voxels where a lesion of ``kind`` and radius ``radius_mm`` may be centred."""
+        core = self.wm > 0.9
+        reach = radius_mm + self.voxel_mm / 2
+        if kind == "periventricular":
+            mask = core & (self.vent > 0) & (self.vent <= reach)
+        elif kind == "juxtacortical":  # at the grey-white junction, where the WM fraction falls off
+            mask = self.cortex <= reach
+        elif kind == "deep":
+            mask = core & (self.vent > 6.0) & (self.cortex > 4.0)
+        elif kind == "infratentorial":
+            mask = (self.wm > 0.7) & self.infra
+        else:
+            mask = core
+        return self.wm_idx[mask]
 
 
 def lesion_field(
@@ -99,14 +114,15 @@ def lesion_field(
     (n_lo, n_hi), (r_lo, r_hi) = LESION_LOADS[load]
     n = int(rng.integers(n_lo, n_hi + 1))
     normals = np.stack(np.gradient(anatomy.vent_dist), axis=-1) if n else None
+    candidates = _Candidates(anatomy, voxel_mm) if n else None
     for _ in range(n):
         kind = str(rng.choice(LESION_KINDS, p=kind_probs))
         radius = max(rng.uniform(r_lo, r_hi) / voxel_mm, 1.2)  # voxels
-        pool = _candidates(kind, anatomy, radius * voxel_mm, voxel_mm)
+        pool = candidates(kind, radius * voxel_mm)
         for fallback in ("deep", "any"):
             if pool.size:
                 break
-            kind, pool = fallback, _candidates(fallback, anatomy, radius * voxel_mm, voxel_mm)
+            kind, pool = fallback, candidates(fallback, radius * voxel_mm)
         if pool.size == 0:
             break
         flat = int(rng.choice(pool))
