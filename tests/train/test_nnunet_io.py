@@ -324,7 +324,7 @@ def test_v1_label_direction_message(root):
 
 
 def test_scanner_figure(tmp_path):
-    from train.data.figures import scanner_figure
+    from train.data.phantom.figures import scanner_figure
 
     out = scanner_figure(tmp_path / "fig.png", shape=(24, 32, 32))
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -142,8 +142,12 @@ def test_lesions_inside_wm_and_brain():
 
 
 def test_anatomy_layout():
-    """Background outside, WM inside a GM shell; ventricle CSF near the centre."""
-    s = make_subject(5, shape=(96, 96))
+    """Procedural anatomy: background outside, WM inside a GM shell; ventricle CSF near the centre.
+
+    (The template anatomy's layout is tested in test_phantom_anatomy.py: real gyral WM comes
+    within two 1.9 mm voxels of the brain surface.)
+    """
+    s = make_subject(5, shape=(96, 96), anatomy="procedural")
     t = s.tissue
     assert t[0, 0] == 0 and t[-1, -1] == 0
     brain_frac = s.brain_mask.mean()
@@ -260,8 +264,12 @@ def test_resolution_blur_reduces_sharpness():
 
 
 def test_strongly_different_scanner_flips_flair_csf():
-    """Site E (TI 2500 ms) does not null CSF: CSF is brighter than WM on its FLAIR, unlike the source."""
-    s = make_subject(6, shape=(128, 128))
+    """Site E (TI 2500 ms) does not null CSF: CSF is brighter than WM on its FLAIR, unlike the source.
+
+    Nominal tissue parameters (no per-subject jitter): near the null, a 2 % CSF T1 jitter moves
+    CSF / WM on site E's FLAIR between about 1.2 and 1.6, which is the subject's draw, not the scanner.
+    """
+    s = dataclasses.replace(make_subject(6, shape=(128, 128)), param_jitter=np.ones((5, 4)))
     src = render(s, SOURCE_SCANNER, noise=False, bias=False, blur=False)
     tgt = render(s, "site_e_3t_ti2500", noise=False, bias=False, blur=False)
     core_csf = ndimage.binary_erosion(s.tissue == 1)

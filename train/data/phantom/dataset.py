@@ -12,9 +12,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from train.data.cases import Case, foreground_mask
-from train.data.phantom import SCANNERS, SOURCE_SCANNER, make_subject, render
+from train.data.phantom.render import render
+from train.data.phantom.scanners import SCANNERS, SOURCE_SCANNER
+from train.data.phantom.subject import make_subject
 
-__all__ = ["DEFAULT_SHAPES", "phantom_cases", "subject_seeds"]
+__all__ = ["DEFAULT_SHAPES", "dataset_dir_name", "phantom_cases", "subject_seeds"]
 
 DEFAULT_SHAPES: dict[int, tuple[int, ...]] = {2: (128, 128), 3: (96, 96, 96)}
 
@@ -33,10 +35,11 @@ def phantom_cases(
     shape: Sequence[int] | None = None,
     seed: int = 0,
     channels: Sequence[str] = ("FLAIR", "T1w"),
+    anatomy: str = "template",
 ) -> list[Case]:
     """Generate ``n`` raw (unpreprocessed) phantom cases as acquired on ``scanner``.
 
-    Case ``i`` is subject ``make_subject(s_i, shape=shape)`` rendered with acquisition seed
+    Case ``i`` is subject ``make_subject(s_i, shape=shape, anatomy=anatomy)`` rendered with acquisition seed
     ``a_i``, where ``(s_i, a_i) = subject_seeds(seed, i)``: the same subjects for every scanner
     given the same ``seed``, so domains differ only by the scanner. Images are skull-stripped
     (zero outside ``Subject.brain_mask``), as released MS data sets are, so the nnU-Net nonzero
@@ -49,6 +52,7 @@ def phantom_cases(
         shape: spatial shape of rank ``dims``; default (128, 128) in 2D, (96, 96, 96) in 3D.
         seed: data set seed.
         channels: channel names among the scanner's sequences.
+        anatomy: "template" (MNI152, default) or "procedural", see :func:`~train.data.phantom.make_subject`.
 
     Returns:
         Cases named ``phantom_0000``..., ``image`` ``(*shape, C)`` float32, ``label`` ``(*shape)``
@@ -69,7 +73,7 @@ def phantom_cases(
     cases = []
     for i in range(int(n)):
         subject_seed, acq_seed = subject_seeds(seed, i)
-        subject = make_subject(subject_seed, shape=shape_t)
+        subject = make_subject(subject_seed, shape=shape_t, anatomy=anatomy)
         image = render(subject, scanner, channels=channels_t, seed=acq_seed)
         image = image * subject.brain_mask[..., None].astype(np.float32)
         v = subject.voxel_mm
@@ -86,3 +90,19 @@ def phantom_cases(
             )
         )
     return cases
+
+
+def dataset_dir_name(scanner: str, dims: int) -> str:
+    """nnU-Net folder name of the exported phantom data set of ``scanner``.
+
+    IDs 501-505 (2D) and 511-515 (3D) in :data:`SCANNERS` order (IDs 001-010 are reserved for the
+    Medical Segmentation Decathlon), e.g. ``Dataset501_PhantomSiteA1p5t``.
+    """
+    names = list(SCANNERS)
+    if scanner not in SCANNERS:
+        raise ValueError(f"scanner must be one of {names}, got {scanner!r}")
+    if dims not in (2, 3):
+        raise ValueError(f"dims must be 2 or 3, got {dims!r}")
+    ident = 501 + names.index(scanner) + (10 if dims == 3 else 0)
+    words = "".join(ch if ch.isalnum() else " " for ch in scanner.replace(".", "p")).split()
+    return f"Dataset{ident:03d}_Phantom{''.join(w[:1].upper() + w[1:] for w in words)}"
