@@ -2,7 +2,7 @@
 
 Config values can be overridden with ``--config.<key>=<value>`` (ml_collections), e.g.
 ``--config.num_steps=100 --config.randconv.preset=nnunet_rc``. The logic lives in
-:mod:`train.train` so notebooks can call :func:`train.train.train_and_evaluate` directly.
+:mod:`train.runs` so notebooks can call :func:`train.runs.train_and_evaluate` directly.
 """
 
 import sys
@@ -25,7 +25,8 @@ def main(argv):
         logging.set_verbosity(logging.WARNING)
     import jax
 
-    from train.train import NonFiniteLossError, train_and_evaluate
+    from train.loop import NonFiniteLossError
+    from train.runs import train_and_evaluate
 
     logging.info("JAX %s; process %d of %d; devices: %s", jax.__version__, jax.process_index(),
                  jax.process_count(), jax.devices())

@@ -18,38 +18,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import jax
-import ml_collections
 import nibabel as nib
 import numpy as np
-from flax import nnx
 
-from train.checkpoint import Checkpointer
 from train.data.cases import Case
 from train.data.nnunet import image_path, read_dataset, read_dataset_json, read_images
 from train.data.preprocess import preprocess_case, uncrop
-from train.optim import make_optimizer
-from train.step import create_train_state, make_predict_fn
-from train.train import make_model, predict_case
-
-
-def _checkpoint_dir(path: Path) -> Path:
-    return path / "checkpoints" if (path / "checkpoints").is_dir() else path
-
-
-def load_model(checkpoint: str | os.PathLike, *, step: int | None = None):
-    """``(graphdef, params, config, channel_names)`` of a trained run's checkpoint."""
-    directory = _checkpoint_dir(Path(checkpoint))
-    if not directory.is_dir():
-        raise FileNotFoundError(f"--checkpoint {checkpoint}: folder not found")
-    with Checkpointer(directory) as ckpt:
-        run = ckpt.restore_config(step=step)
-        if "config" not in run or "in_channels" not in run:
-            raise ValueError(f"{directory}: checkpoint has no run config; was it written by train.train?")
-        config = ml_collections.ConfigDict(run["config"])
-        tx, _ = make_optimizer(config.optim, int(config.num_steps))
-        graphdef, abstract = nnx.eval_shape(lambda: create_train_state(make_model(config, int(run["in_channels"])), tx))
-        state, _, _ = ckpt.restore(abstract, step=step)
-    return graphdef, state.params, config, tuple(run["channel_names"])
+from train.evaluate import load_model, predict_case
+from train.step import make_predict_fn
 
 
 def read_inputs(folder: str | os.PathLike, channel_names: Sequence[str]) -> tuple[list[Case], Path, str]:

@@ -22,8 +22,7 @@ import optax
 from flax import nnx
 from jax import lax
 
-from train.augment import BatchAugment
-from train.intensity import intensity_batch
+from train.augment import BatchAugment, intensity_batch
 from train.losses import dice_ce_loss
 
 Batch = dict[str, jax.Array]
@@ -68,7 +67,7 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, *,
         augment: random convolutions applied to ``batch["image"]`` (masked by
             ``batch["mask"]``), or None for no augmentation.
         intensity: apply nnU-Net's default intensity augmentations
-            (:func:`train.intensity.nnunet_intensity`) per sample before the random convolutions.
+            (:func:`train.augment.nnunet_intensity`) per sample before the random convolutions.
         dice_weight, ce_weight: weights of the soft Dice and cross-entropy terms.
         consistency: a loss of ``randconv_jax.losses`` applied to the softmax outputs of
             ``num_copies`` independently augmented copies (RandConv / GIN-IPA training);
@@ -76,7 +75,7 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, *,
         consistency_weight: λ of the consistency term.
         axis_name, num_shards: set when the step runs per device under ``pmap``: gradients
             and metrics are averaged over ``axis_name`` and per-sample augmentation keys are
-            taken from the global batch (see :class:`~train.augment.BatchAugment`).
+            taken from the global batch (see :class:`~train.augment.rc.BatchAugment`).
 
     ``batch``: ``image`` ``(B, *spatial, C)`` float32, ``label`` ``(B, *spatial)`` int32,
     ``mask`` ``(B, *spatial)`` bool. Metrics: loss, ce, dice, grad_norm (and consistency).

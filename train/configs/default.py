@@ -17,7 +17,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.keep_checkpoints = 2
     c.parallel = "mesh"  # "mesh" (jit over a jax.sharding.Mesh), "pmap", or "single"
     c.variants = ()  # e.g. ("none", "randconv"): train each preset and compare them
-    c.intensity_augment = False  # nnU-Net's default intensity augmentations (train/intensity.py)
+    c.intensity_augment = False  # nnU-Net's default intensity augmentations (train/augment/intensity.py)
 
     c.data = ml_collections.ConfigDict()
     c.data.source = "site_a_1.5t"  # a phantom scanner name or an nnU-Net raw data set folder

@@ -12,21 +12,17 @@ Metrics
 * :func:`lesion_detection` / :func:`lesion_f1` -- lesion-wise (connected component) detection counts, F1, TPR, PPV
   with the Shifts matching rule (IoU threshold), explicit connectivity and minimum lesion size.
 * :func:`remove_small_lesions` -- the usual post-processing (drop tiny connected components).
-* :func:`case_metrics`, :func:`summarize`, :func:`write_summary` -- per-case rows, per-domain / overall mean and std,
-  and an atomic JSON writer (NaN written as ``null``).
+* :func:`case_metrics` -- all metrics of one case as one row (aggregated by :mod:`train.report.summaries`).
 
 Empty-case conventions (see each docstring): Dice returns ``empty`` (default 1.0) when both masks are empty; nDSC
 returns 1.0 then; lesion F1 returns 1.0 when neither mask has a lesion; lesion TPR is NaN without GT lesions and
-lesion PPV is NaN without predicted lesions (undefined ratios, skipped by ``nanmean`` in :func:`summarize`).
+lesion PPV is NaN without predicted lesions (undefined ratios, skipped by ``nanmean`` in
+:func:`train.report.summaries.summarize`).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
-from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,8 +35,6 @@ __all__ = [
     "lesion_f1",
     "ndsc",
     "remove_small_lesions",
-    "summarize",
-    "write_summary",
 ]
 
 # Defaults of the Shifts 2022 MS evaluation script (module constants, not state).
@@ -376,96 +370,3 @@ def case_metrics(
         "vol_pred": float(np.count_nonzero(p)) * float(voxel_volume),
         "vol_gt": float(np.count_nonzero(g)) * float(voxel_volume),
     }
-
-
-# ---------------------------------------------------------------------------------------------------- aggregation
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
-
-
-def _stats(values: Sequence[float], ddof: int) -> dict[str, float]:
-    arr = np.asarray(values, dtype=np.float64)
-    arr = arr[~np.isnan(arr)]
-    n = int(arr.size)
-    mean = float(arr.mean()) if n else math.nan
-    std = float(arr.std(ddof=ddof)) if n > ddof else math.nan
-    return {"mean": mean, "std": std, "n": n}
-
-
-def summarize(rows: Iterable[Mapping[str, Any]], *, ddof: int = 0) -> dict[str, Any]:
-    """Per-domain and overall mean / std of per-case metric rows.
-
-    Args:
-      rows: one mapping per case with keys ``"case"`` and ``"domain"`` (e.g. ``"in"`` / ``"out"`` or a scanner name)
-        plus numeric metric values (e.g. the output of :func:`case_metrics`). Non-numeric extra fields are kept in
-        the per-case list but not aggregated; a metric missing from a row counts as NaN for that row.
-      ddof: delta degrees of freedom of the standard deviation. Default 0 (population std, ``numpy.nanstd``).
-
-    Returns:
-      ``{"metric_per_case": [row, ...], "metrics": [name, ...], "per_domain": {domain: {metric: {"mean", "std",
-      "n"}}}, "overall": {metric: {"mean", "std", "n"}}}``. Means and stds ignore NaN (``nanmean`` / ``nanstd``);
-      ``n`` is the number of non-NaN values; mean is NaN when ``n = 0`` and std is NaN when ``n <= ddof``. Domains
-      and metrics keep their order of first appearance.
-    """
-    rows = [dict(r) for r in rows]
-    metrics: list[str] = []
-    domains: list[Any] = []
-    for i, row in enumerate(rows):
-        for key in ("case", "domain"):
-            if key not in row:
-                raise ValueError(f"rows[{i}] has no {key!r} key")
-        if row["domain"] not in domains:
-            domains.append(row["domain"])
-        for k, v in row.items():
-            if k not in ("case", "domain") and _is_number(v) and k not in metrics:
-                metrics.append(k)
-
-    def column(subset: list[dict[str, Any]], m: str) -> list[float]:
-        return [float(r[m]) if _is_number(r.get(m)) else math.nan for r in subset]
-
-    per_domain = {
-        str(d): {m: _stats(column([r for r in rows if r["domain"] == d], m), ddof) for m in metrics} for d in domains
-    }
-    overall = {m: _stats(column(rows, m), ddof) for m in metrics}
-    return {"metric_per_case": rows, "metrics": metrics, "per_domain": per_domain, "overall": overall}
-
-
-def _jsonable(obj: Any) -> Any:
-    """Recursively convert NumPy scalars/arrays to Python and non-finite floats to ``None``."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def write_summary(path: str | os.PathLike[str], summary: Mapping[str, Any]) -> None:
-    """Write ``summary`` as JSON atomically; NaN and infinities become ``null``.
-
-    The JSON is written to a temporary file in the destination directory (created if missing), flushed and
-    ``fsync``-ed, then moved over ``path`` with ``os.replace``, so readers never see a partial file.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    text = json.dumps(_jsonable(summary), indent=2, allow_nan=False)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

@@ -17,7 +17,7 @@ import pytest
 from train.data import Case, phantom_cases, read_dataset, read_dataset_json, write_dataset
 from train.data.phantom import SCANNERS, dataset_dir_name
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

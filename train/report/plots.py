@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.writers import read_metrics
+from train.report.writers import read_metrics
 
 _CURVES = ("loss", "dice", "ce", "learning_rate")
 

@@ -1,12 +1,8 @@
-"""The study runner end to end at smoke size, its diagnostics, and its resumability."""
+"""The study runner end to end at smoke size, and its resumability."""
 
 import json
 
-import jax
-import numpy as np
-
 from train.configs import study_2d, study_3d
-from train.diagnostics import augmentation_diagnostics
 from train.study import run_study
 
 
@@ -30,14 +26,3 @@ def test_study_3d_config_is_consistent():
     assert c.data.spatial_dims == 3 and len(c.data.patch_size) == 3
     assert {"ms_rc_3d", "nnunet_rc", "baseline"} <= set(c.study.methods)
     assert len(c.study.seeds) >= 3
-
-
-def test_diagnostics_identity_and_noise():
-    rng = np.random.default_rng(0)
-    images = [rng.normal(size=(16, 16, 2)).astype(np.float32)]
-    masks = [np.ones((16, 16), bool)]
-    ident = augmentation_diagnostics(jax.random.key(0), lambda k, x, mask: x, images, masks, draws=3)
-    assert abs(ident["structure"] - 1) < 1e-5 and ident["variety"] < 1e-5
-    noise = augmentation_diagnostics(jax.random.key(0), lambda k, x, mask: jax.random.normal(k, x.shape), images,
-                                     masks, draws=16)
-    assert abs(noise["structure"]) < 0.3 and noise["variety"] > 0.9

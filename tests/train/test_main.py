@@ -1,0 +1,28 @@
+"""The training CLI end to end on the phantom: what it writes, and refusing to overwrite a run."""
+
+import json
+import os
+
+import numpy as np
+
+from tests.train.conftest import run_module
+
+
+def test_cli_smoke_run_writes_everything(smoke_run):
+    workdir, proc = smoke_run
+    assert "site_e_3t_ti2500" in proc.stdout and "ndsc" in proc.stdout
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert set(summary["per_domain"]) == {"site_a_1.5t", "site_e_3t_ti2500"}
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4] and all(np.isfinite(r["loss"]) for r in rows)
+    assert (workdir / "checkpoints" / "4").is_dir()
+    for name in ("curves.png", "prediction.png", "config.json", "results.txt"):
+        assert (workdir / name).stat().st_size > 0, name
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(workdir / "tensorboard"))
+
+
+def test_cli_refuses_to_overwrite_a_run(smoke_run):
+    workdir, _ = smoke_run
+    proc = run_module("train", "--config", "train/configs/smoke.py", "--workdir", str(workdir), "--noprogress",
+                      check=False)
+    assert proc.returncode != 0 and "--resume" in proc.stderr

@@ -1,0 +1,107 @@
+"""Evaluation: the one place that predicts cases with a trained model and scores them.
+
+:func:`predict_case` (sliding windows over one preprocessed case) serves evaluation, the
+prediction CLI and the study alike; :func:`evaluate` scores evaluation domains and writes
+``summary.json`` and ``prediction.png``; :func:`load_model` rebuilds a trained model from its
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+from flax import nnx
+
+from train.build import make_model
+from train.checkpoint import Checkpointer
+from train.data.cases import Case
+from train.data.preprocess import uncrop
+from train.inference import sliding_window_inference
+from train.optim import make_optimizer
+from train.report import metrics as lesion_metrics
+from train.report.plots import plot_predictions
+from train.report.summaries import summarize, write_summary
+from train.step import create_train_state, make_predict_fn
+
+__all__ = ["LESION_CLASS", "evaluate", "load_model", "predict_case"]
+
+LESION_CLASS = 1
+
+
+def checkpoint_dir(path: str | os.PathLike) -> Path:
+    """The checkpoint folder of a training work dir (or ``path`` itself if it is one)."""
+    path = Path(path)
+    return path / "checkpoints" if (path / "checkpoints").is_dir() else path
+
+
+def load_model(checkpoint: str | os.PathLike, *, step: int | None = None):
+    """``(graphdef, params, config, channel_names)`` of a trained run's checkpoint."""
+    directory = checkpoint_dir(checkpoint)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"--checkpoint {checkpoint}: folder not found")
+    with Checkpointer(directory) as ckpt:
+        run = ckpt.restore_config(step=step)
+        if "config" not in run or "in_channels" not in run:
+            raise ValueError(f"{directory}: checkpoint has no run config; was it written by train.loop?")
+        config = ml_collections.ConfigDict(run["config"])
+        tx, _ = make_optimizer(config.optim, int(config.num_steps))
+        graphdef, abstract = nnx.eval_shape(lambda: create_train_state(make_model(config, int(run["in_channels"])), tx))
+        state, _, _ = ckpt.restore(abstract, step=step)
+    return graphdef, state.params, config, tuple(run["channel_names"])
+
+
+def predict_case(predict, params, case: Case, config: ml_collections.ConfigDict) -> np.ndarray:
+    """Lesion mask ``(*spatial,)`` bool of a preprocessed case, on its (cropped) grid.
+
+    ``predict(params, windows)`` should be jitted (once, for all cases: a new ``jax.jit`` per case
+    would recompile the network every time). A 2D model predicts a 3D volume slice by slice
+    along axis 0. Windows of
+    ``data.patch_size`` overlap by ``eval.overlap`` and are blended with a Gaussian
+    (nnU-Net: 50 %, σ = patch/8); the class is the argmax of the blended logits.
+    """
+    patch = tuple(config.data.patch_size)
+    ev = config.eval
+    fn = functools.partial(predict, params)
+    window = functools.partial(sliding_window_inference, fn, patch_size=patch, overlap=float(ev.overlap),
+                               batch_size=int(ev.batch_size))
+    image = case.image
+    if image.ndim - 1 == len(patch):
+        logits = np.asarray(window(image))
+    elif image.ndim - 1 == len(patch) + 1:
+        logits = np.stack([np.asarray(window(image[z])) for z in range(image.shape[0])])
+    else:
+        raise ValueError(f"case {case.name!r}: image shape {image.shape} does not fit patch_size {patch}")
+    return np.argmax(logits, axis=-1) == LESION_CLASS
+
+
+def evaluate(graphdef: nnx.GraphDef, params: Any, domains: Mapping[str, Sequence[tuple[Case, Case]]],
+             config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str, Any]:
+    """Predicts every evaluation case (no augmentation) and writes ``summary.json``.
+
+    Metrics (see :mod:`train.report.metrics`) are computed on the raw image grid (predictions pasted
+    back with :func:`train.data.preprocess.uncrop`), so nDSC's voxel count N is the whole scan as in the
+    Shifts challenge.
+    """
+    predict = jax.jit(make_predict_fn(graphdef))
+    ev = config.eval
+    rows, examples = [], {}
+    for domain, pairs in domains.items():
+        for raw, pre in pairs:
+            pred = uncrop(predict_case(predict, params, pre, config), pre).astype(bool)
+            target = raw.label == LESION_CLASS
+            row = lesion_metrics.case_metrics(pred, target, r=float(ev.ndsc_r), iou_threshold=float(ev.iou_threshold),
+                                              connectivity=int(ev.connectivity), min_size=int(ev.min_lesion_size),
+                                              voxel_volume=float(np.prod(raw.spacing)))
+            rows.append({"case": raw.name, "domain": domain, **row})
+            examples.setdefault(domain, (raw, pred))
+    summary = summarize(rows)
+    write_summary(Path(workdir) / "summary.json", summary)
+    plot_predictions(examples, Path(workdir) / "prediction.png")
+    return summary

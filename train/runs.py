@@ -1,0 +1,76 @@
+"""Train and evaluate one run or several variants of a config in a work dir.
+
+:func:`variant_config` is the one way to derive a run's config from a base config (another
+preset, its overrides, the intensity augmentation, a seed): the ``variants`` of a config and the
+study's methods both use it. :func:`train_and_evaluate` trains each run with
+:func:`train.loop.train` and scores it with :func:`train.evaluate.evaluate`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+
+from train.data.sources import evaluation_domains
+from train.evaluate import evaluate
+from train.loop import _atomic_write_text, train
+from train.report.plots import plot_training_curves
+from train.report.summaries import format_table
+
+__all__ = ["train_and_evaluate", "variant_config"]
+
+
+def variant_config(config: ml_collections.ConfigDict, *, preset: str | None = None,
+                   overrides: Mapping[str, Any] | None = None, intensity: bool | None = None,
+                   seed: int | None = None) -> ml_collections.ConfigDict:
+    """A copy of ``config`` for one run, with ``variants`` cleared.
+
+    Args:
+        config: the base config.
+        preset: the random-convolution preset of the run; a preset other than the base's drops
+            the base's ``randconv.overrides`` (they belong to the base's preset).
+        overrides: the preset's keyword arguments (default: the base's, or none for another preset).
+        intensity: ``intensity_augment`` of the run (default: the base's).
+        seed: ``seed`` of the run (default: the base's).
+    """
+    cfg = ml_collections.ConfigDict(config.to_dict())
+    cfg.variants = ()
+    if preset is not None and preset != cfg.randconv.preset:
+        cfg.randconv.preset = preset
+        cfg.randconv.overrides = {}
+    if overrides is not None:
+        cfg.randconv.overrides = dict(overrides)
+    if intensity is not None:
+        cfg.intensity_augment = bool(intensity)
+    if seed is not None:
+        cfg.seed = int(seed)
+    return cfg
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
+                       resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Trains on ``config.data.source`` and evaluates on every ``config.data.eval_domains``.
+
+    With ``config.variants`` (e.g. ``("none", "randconv")``) each listed random-convolution
+    preset is trained in ``workdir/<variant>`` with otherwise identical settings, and the
+    per-domain table compares them. Returns ``{run: summary}``.
+    """
+    workdir = Path(workdir)
+    variants = tuple(config.get("variants") or ())
+    runs = ({v: variant_config(config, preset=v) for v in variants} if variants
+            else {config.randconv.preset: config})
+    domains = evaluation_domains(config)
+    summaries = {}
+    for name, cfg in runs.items():
+        run_dir = workdir / name if variants else workdir
+        result = train(cfg, run_dir, resume=resume, progress=progress)
+        plot_training_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")
+        summaries[name] = evaluate(result.graphdef, result.state.params, domains, cfg, run_dir)
+    table = format_table(summaries)
+    _atomic_write_text(workdir / "results.txt", table + "\n")
+    print(table)
+    return summaries

@@ -1,0 +1,95 @@
+"""The study's figures: the L x k sweep heatmaps, the augmentation gallery, example predictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from train.augment import make_augment, nnunet_intensity
+from train.data.phantom import SCANNERS
+from train.evaluate import load_model, predict_case
+from train.report.plots import new_figure
+from train.step import make_predict_fn
+from train.study.scores import sweep_grids
+
+__all__ = ["plot_gallery", "plot_predictions", "plot_sweep"]
+
+
+def plot_sweep(sweep, source, path: Path) -> None:
+    depths, ks, g = sweep_grids(sweep, source)
+    panels = [("ood", "OOD Dice (mean over unseen scanners)"), ("val", "source validation Dice"),
+              ("structure", "structure kept S"), ("variety", "appearance varied V")]
+    fig = new_figure(figsize=(15, 3.4))
+    axes = fig.subplots(1, 4)
+    for ax, (key, title) in zip(axes, panels, strict=True):
+        im = ax.imshow(g[key], cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(ks)), [str(k) for k in ks])
+        ax.set_yticks(range(len(depths)), [str(d) for d in depths])
+        ax.set_xlabel("kernel size k")
+        ax.set_ylabel("depth L")
+        ax.set_title(title, fontsize=9)
+        for i in range(len(depths)):
+            for j in range(len(ks)):
+                ax.text(j, i, f"{g[key][i, j]:.2f}", ha="center", va="center", color="w", fontsize=7)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def plot_gallery(config, case, path: Path, draws: int = 4) -> None:
+    methods = [(n, m) for n, m in config.study.methods.items() if m["preset"] != "none" or m["intensity"]]
+    fig = new_figure(figsize=(1.8 * (draws + 1), 1.8 * len(methods)))
+    axes = fig.subplots(len(methods), draws + 1, squeeze=False)
+    image, mask = case.image, case.mask
+    for row, (name, m) in zip(axes, methods, strict=True):
+        if m["preset"] == "none":
+            fn = lambda k, x, mask: nnunet_intensity(k, x, mask)  # noqa: E731
+        else:
+            fn = make_augment(m["preset"], **dict(m["overrides"])).one
+        row[0].imshow(image[..., 0], cmap="gray")
+        row[0].set_ylabel(name, fontsize=7)
+        for j in range(draws):
+            out = np.asarray(fn(jax.random.key(j), image, mask=mask))
+            row[j + 1].imshow(out[..., 0], cmap="gray")
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0][0].set_title("input (FLAIR)", fontsize=7)
+    for j in range(draws):
+        axes[0][j + 1].set_title(f"draw {j + 1}", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=60)
+
+
+def plot_predictions(config, workdir: Path, seed: int, best: str, domains, path: Path) -> None:
+    shown = [n for n in ("baseline", best) if (workdir / "runs" / n / f"seed{seed}").exists()]
+    models = {}
+    for n in shown:
+        graphdef, params, cfg, _ = load_model(workdir / "runs" / n / f"seed{seed}")
+        models[n] = (jax.jit(make_predict_fn(graphdef)), params, cfg)
+    test = [d for d in domains if d in SCANNERS]
+    fig = new_figure(figsize=(2.2 * (2 + len(shown)), 2.2 * len(test)))
+    axes = fig.subplots(len(test), 2 + len(shown), squeeze=False)
+    for row, domain in zip(axes, test, strict=True):
+        raw, pre = max(domains[domain], key=lambda p: int(p[0].label.sum()))
+        row[0].imshow(pre.image[..., 0], cmap="gray")
+        row[0].set_ylabel(domain, fontsize=7)
+        row[1].imshow(pre.image[..., 0], cmap="gray")
+        row[1].contour(pre.label == 1, levels=[0.5], colors="lime", linewidths=0.7)
+        for j, n in enumerate(shown):
+            predict, params, cfg = models[n]
+            mask = predict_case(predict, params, pre, cfg)
+            ax = row[2 + j]
+            ax.imshow(pre.image[..., 0], cmap="gray")
+            if mask.any():
+                ax.contour(mask, levels=[0.5], colors="red", linewidths=0.7)
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    titles = ["FLAIR", "reference"] + [f"{n} (seed {seed})" for n in shown]
+    for ax, t in zip(axes[0], titles, strict=True):
+        ax.set_title(t, fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
