@@ -26,6 +26,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
+from train._io import write_text
 from train.build import make_model, make_step_factory
 from train.checkpoint import Checkpointer
 from train.data.loader import make_train_iterator
@@ -56,12 +57,6 @@ class TrainResult:
 
 def _config_json(config: ml_collections.ConfigDict) -> dict:
     return json.loads(config.to_json())
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _check_patch(config: ml_collections.ConfigDict, model: UNet) -> None:
@@ -126,7 +121,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
                                      "repositioned (no set_state)")
                 batches.set_state(data_state)
             log.info("resumed from step %d", int(state.step))
-        _atomic_write_text(workdir / "config.json", config.to_json(indent=2))
+        write_text(workdir / "config.json", config.to_json(indent=2) + "\n")
         run_info = {"config": _config_json(config), "in_channels": int(in_channels), "channel_names": channel_names}
         return _loop(config, workdir, graphdef, tx, state, batches, checkpointer, schedule, progress, stop_at,
                      run_info)

@@ -13,7 +13,6 @@ unless ``--overwrite``; each file is written atomically.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import jax
 import nibabel as nib
 import numpy as np
 
+from train._io import atomic_save
 from train.data.cases import Case
 from train.data.nnunet import image_path, read_dataset, read_dataset_json, read_images
 from train.data.preprocess import preprocess_case, uncrop
@@ -51,14 +51,7 @@ def _write_label(mask: np.ndarray, reference: Path, out: Path) -> None:
     header.set_data_dtype(np.uint8)
     img = nib.Nifti1Image(data, ref.affine, header)
     img.header.set_slope_inter(1, 0)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp_", suffix=".nii.gz")
-    os.close(fd)
-    try:
-        nib.save(img, tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_save(out, lambda tmp: nib.save(img, tmp))
 
 
 def predict_folder(checkpoint: str | os.PathLike, input_dir: str | os.PathLike, output_dir: str | os.PathLike, *,

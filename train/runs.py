@@ -15,9 +15,10 @@ from typing import Any
 
 import ml_collections
 
+from train._io import write_text
 from train.data.sources import evaluation_domains
 from train.evaluate import evaluate
-from train.loop import _atomic_write_text, train
+from train.loop import train
 from train.report.plots import plot_training_curves
 from train.report.summaries import format_table
 
@@ -71,6 +72,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         plot_training_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")
         summaries[name] = evaluate(result.graphdef, result.state.params, domains, cfg, run_dir)
     table = format_table(summaries)
-    _atomic_write_text(workdir / "results.txt", table + "\n")
+    write_text(workdir / "results.txt", table + "\n")
     print(table)
     return summaries

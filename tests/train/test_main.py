@@ -2,6 +2,7 @@
 
 import json
 import os
+import stat
 
 import numpy as np
 
@@ -16,8 +17,9 @@ def test_cli_smoke_run_writes_everything(smoke_run):
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 4] and all(np.isfinite(r["loss"]) for r in rows)
     assert (workdir / "checkpoints" / "4").is_dir()
-    for name in ("curves.png", "prediction.png", "config.json", "results.txt"):
+    for name in ("curves.png", "prediction.png", "config.json", "results.txt", "summary.json"):
         assert (workdir / name).stat().st_size > 0, name
+        assert stat.S_IMODE((workdir / name).stat().st_mode) == 0o644, name  # not mkstemp's 0600
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(workdir / "tensorboard"))
 
 

@@ -1,5 +1,7 @@
 """The prediction CLI: NIfTI outputs with the input's geometry, refusing to overwrite."""
 
+import stat
+
 import nibabel as nib
 import numpy as np
 
@@ -21,6 +23,7 @@ def test_predict_cli_writes_nifti_with_input_geometry(smoke_run, tmp_path):
         np.testing.assert_array_equal(pred.affine, ref.affine)
         assert pred.header.get_zooms() == ref.header.get_zooms()
         assert set(np.unique(np.asarray(pred.dataobj)).tolist()) <= {0, 1}
+        assert stat.S_IMODE((out / f"{case}.nii.gz").stat().st_mode) == 0o644
     again = run_module("train.predict", "--checkpoint", str(workdir), "--input", str(dataset / "imagesTr"), "--output",
                  str(out), check=False)
     assert again.returncode != 0 and "--overwrite" in again.stderr

@@ -25,7 +25,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
+from train._io import atomic_save, write_json
 from train.data.cases import Case, foreground_mask
 
 __all__ = ["DEFAULT_LABELS", "image_path", "read_dataset", "read_dataset_json", "read_images", "write_dataset"]
@@ -306,17 +306,6 @@ def image_path(folder: str | os.PathLike, case: str, channel: int = 0, file_endi
 # ----------------------------------------------------------------------------- writing
 
 
-def _atomic_save_nifti(img: nib.Nifti1Image, path: Path, ending: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp_", suffix=ending)
-    os.close(fd)
-    try:
-        nib.save(img, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _to_nifti(arr: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
     if arr.ndim == 2:
         arr = arr[..., None]  # 2D -> (H, W, 1)
@@ -401,16 +390,14 @@ def write_dataset(
         img_dir.mkdir(parents=True, exist_ok=True)
         for i in range(len(channel_names)):
             arr = np.asarray(c.image[..., i], np.float32)
-            _atomic_save_nifti(_to_nifti(arr, c.affine), img_dir / f"{c.name}_{i:04d}{file_ending}", file_ending)
+            img = _to_nifti(arr, c.affine)
+            atomic_save(img_dir / f"{c.name}_{i:04d}{file_ending}", lambda tmp, img=img: nib.save(img, tmp))
         if c.label is not None:
             (root / "labelsTr").mkdir(parents=True, exist_ok=True)
             lab = _to_nifti(c.label.astype(ldtype), c.affine)
-            _atomic_save_nifti(lab, root / "labelsTr" / f"{c.name}{file_ending}", file_ending)
+            atomic_save(root / "labelsTr" / f"{c.name}{file_ending}", lambda tmp, lab=lab: nib.save(lab, tmp))
     if meta["numTraining"] > 0:
         (root / "labelsTr").mkdir(parents=True, exist_ok=True)
         (root / "imagesTr").mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".tmp_", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(meta, f, indent=2)
-    os.replace(tmp, root / "dataset.json")
+    write_json(root / "dataset.json", meta)
     return root

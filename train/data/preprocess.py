@@ -16,8 +16,8 @@ For each case (all steps as nnU-Net's defaults for MRI):
 
 :func:`load_dataset` reads an nnU-Net raw data set and preprocesses it once: results are cached
 as one ``.npz`` per case under a key made of the source files' names, sizes and modification
-times and the preprocessing settings; every cache file is written to a temporary file and moved
-into place with ``os.replace``, and the manifest is written last.
+times and the preprocessing settings; every cache file is written atomically
+(:mod:`train._io`), and the manifest is written last.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
+from train._io import atomic_write, write_json
 from train.data.cases import Case
 from train.data.nnunet import read_dataset
 
@@ -182,17 +182,6 @@ def _cache_key(root: Path, split: str, target_spacing: tuple[float, ...] | None)
     return h.hexdigest()[:20]
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp_")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _save_case(path: Path, case: Case) -> None:
     arrays = {
         "image": case.image,
@@ -204,7 +193,7 @@ def _save_case(path: Path, case: Case) -> None:
     }
     if case.label is not None:
         arrays["label"] = case.label
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def _load_case(path: Path, name: str, domain: str, channel_names: tuple[str, ...]) -> Case:
@@ -266,5 +255,5 @@ def load_dataset(
         "target_spacing": target,
         "version": PREPROCESS_VERSION,
     }
-    _atomic_write(manifest, lambda f: f.write(json.dumps(info, indent=2).encode()))
+    write_json(manifest, info)
     return cases

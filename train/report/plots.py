@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from train._io import atomic_save
 from train.report.writers import read_metrics
 
 _CURVES = ("loss", "dice", "ce", "learning_rate")
@@ -23,9 +24,7 @@ def new_figure(*, figsize):
 
 
 def _save(fig, path: Path) -> None:
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=90)
-    os.replace(tmp, path)
+    atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=90))
 
 
 def plot_training_curves(metrics_jsonl: str | os.PathLike, out: str | os.PathLike) -> Path:

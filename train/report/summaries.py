@@ -6,14 +6,14 @@ written as ``null``).
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from train._io import write_json
 
 __all__ = ["TABLE_METRICS", "format_table", "summarize", "write_summary"]
 
@@ -87,25 +87,10 @@ def _jsonable(obj: Any) -> Any:
 def write_summary(path: str | os.PathLike[str], summary: Mapping[str, Any]) -> None:
     """Write ``summary`` as JSON atomically; NaN and infinities become ``null``.
 
-    The JSON is written to a temporary file in the destination directory (created if missing), flushed and
-    ``fsync``-ed, then moved over ``path`` with ``os.replace``, so readers never see a partial file.
+    Written atomically (:func:`train._io.write_json`: the destination folder is created if missing,
+    readers never see a partial file), mode 0644.
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    text = json.dumps(_jsonable(summary), indent=2, allow_nan=False)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_json(path, _jsonable(summary))
 
 
 TABLE_METRICS = ("dice", "ndsc", "lesion_f1", "lesion_tpr", "lesion_ppv")

@@ -7,6 +7,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from train._io import atomic_save
 from train.augment import make_augment, nnunet_intensity
 from train.data.phantom import SCANNERS
 from train.evaluate import load_model, predict_case
@@ -35,7 +36,7 @@ def plot_sweep(sweep, source, path: Path) -> None:
                 ax.text(j, i, f"{g[key][i, j]:.2f}", ha="center", va="center", color="w", fontsize=7)
         fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=90))
 
 
 def plot_gallery(config, case, path: Path, draws: int = 4) -> None:
@@ -60,7 +61,7 @@ def plot_gallery(config, case, path: Path, draws: int = 4) -> None:
     for j in range(draws):
         axes[0][j + 1].set_title(f"draw {j + 1}", fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=60)
+    atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=60))
 
 
 def plot_predictions(config, workdir: Path, seed: int, best: str, domains, path: Path) -> None:
@@ -92,4 +93,4 @@ def plot_predictions(config, workdir: Path, seed: int, best: str, domains, path:
     for ax, t in zip(axes[0], titles, strict=True):
         ax.set_title(t, fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=90))

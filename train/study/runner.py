@@ -27,6 +27,7 @@ from typing import Any
 import jax
 import ml_collections
 
+from train._io import write_text
 from train.augment import make_augment
 from train.data.phantom_data import phantom_cases
 from train.data.preprocess import preprocess_case
@@ -131,9 +132,7 @@ def run_study(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, 
     runs_s = sum(_run_seconds(d) for d in run_dirs)
     text = render_report(config, results, sweep, best, command=command, wall_s=wall, runs_s=runs_s, figures=figures,
                    report=report)
-    tmp = report.with_name(report.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, report)
+    write_text(report, text)
     return report
 
 

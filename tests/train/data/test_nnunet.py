@@ -6,6 +6,7 @@ import dataclasses
 import gzip
 import json
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,9 @@ def test_round_trip_equals_in_memory_phantom(tmp_path, request, which):
     on_disk = nib.load(root / "imagesTr" / f"{cases[0].name}_0001.nii.gz")
     expected_shape = cases[0].spatial_shape + ((1,) if which == "cases2d" else ())
     assert on_disk.shape == expected_shape  # one file per channel, axes as stored, 2D as (H, W, 1)
+    files = [p for p in root.rglob("*") if p.is_file()]
+    assert files and all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in files)  # atomic writes, not 0600
+    assert not [p for p in files if p.name.startswith(".")]  # no temporary files left
     back = read_dataset(root)
     assert len(back) == len(cases)
     for a, b in zip(cases, back, strict=True):

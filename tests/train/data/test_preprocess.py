@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -130,7 +131,8 @@ def test_cache_hit_and_invalidation(tmp_path, monkeypatch):
                 assert va == vb, f.name
     direct = preprocess_case(cases[0])
     np.testing.assert_allclose(second[0].image, direct.image, atol=0)
-    assert not list(cache.rglob(".tmp_*"))  # atomic writes leave no temporary files
+    assert not [p for p in cache.rglob("*") if ".tmp" in p.name]  # atomic writes leave no temporary files
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in cache.rglob("*") if p.is_file())
     load_dataset(root, cache_dir=cache, target_spacing=(2.0, 2.0))  # settings changed
     assert len(calls) == 2
     load_dataset(root, cache_dir=cache, target_spacing=(2.0, 2.0))
