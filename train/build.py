@@ -11,16 +11,19 @@ from flax import nnx
 
 from train.augment import BatchAugment, make_augment
 from train.models import UNet
+from train.rng import Stream, stream_key
 from train.step import make_train_step
 
 __all__ = ["make_augmentation", "make_model", "make_step_factory"]
 
 
 def make_model(config: ml_collections.ConfigDict, in_channels: int) -> UNet:
-    """The U-Net of ``config.model`` for ``in_channels`` image channels, initialized from ``config.seed``."""
+    """The U-Net of ``config.model`` for ``in_channels`` image channels, initialized from
+    ``config.seed`` (stream :attr:`train.rng.Stream.PARAMS`)."""
     m = config.model
+    rngs = nnx.Rngs(stream_key(int(config.seed), Stream.PARAMS))
     return UNet(in_channels=in_channels, num_classes=int(m.num_classes), features=tuple(m.features),
-                spatial_dims=int(config.data.spatial_dims), norm=m.norm, rngs=nnx.Rngs(int(config.seed)))
+                spatial_dims=int(config.data.spatial_dims), norm=m.norm, rngs=rngs)
 
 
 def make_augmentation(config: ml_collections.ConfigDict) -> BatchAugment | None:
@@ -32,7 +35,7 @@ def make_augmentation(config: ml_collections.ConfigDict) -> BatchAugment | None:
 
 def make_step_factory(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
                       tx: optax.GradientTransformation) -> Callable[..., Callable]:
-    """``factory(axis_name=None, num_shards=1) -> train_step`` for :func:`train.parallel.make_runner`."""
+    """``factory(axis_name=None) -> train_step`` for :func:`train.parallel.make_runner`."""
     loss = config.loss
     return functools.partial(make_train_step, graphdef, tx, augment=make_augmentation(config),
                              intensity=bool(config.get("intensity_augment", False)),

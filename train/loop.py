@@ -35,6 +35,7 @@ from train.models import UNet
 from train.optim import make_optimizer
 from train.parallel import make_runner
 from train.report.writers import MetricWriter
+from train.rng import Stream, stream_key
 from train.step import TrainState, create_train_state
 
 __all__ = ["NonFiniteLossError", "TrainResult", "train"]
@@ -144,7 +145,7 @@ def _loop(config, workdir, graphdef, tx, state, batches, checkpointer, schedule,
     last_step = num_steps if stop_at is None else min(int(stop_at), num_steps)
     log_every, ckpt_every = int(config.log_every), int(config.ckpt_every)
     runner = make_runner(config.parallel, make_step_factory(config, graphdef, tx))
-    base_key = jax.random.fold_in(jax.random.key(int(config.seed)), 1)
+    base_key = stream_key(int(config.seed), Stream.STEP)
     start = int(state.step)
     last_good = checkpointer.latest_step()
     state = runner.put_state(state)

@@ -5,9 +5,12 @@ parameters; the step rebuilds it with ``nnx.merge`` inside ``jit``, differentiat
 parameters only, and applies optax updates (the functional NNX style; the U-Net has no
 mutable non-parameter state, since it uses instance or group normalization).
 
-Keys: the step's key is ``fold_in(base_key, step)``, so a run is reproducible and a resumed
-run draws exactly what an uninterrupted one would. Random convolutions run on device inside
-the step, under ``stop_gradient``; evaluation and inference never call them.
+Keys (:mod:`train.rng`): the step's key is ``fold_in(base_key, step)``; the random convolutions
+and the intensity augmentations each take their own stream of it, and a per-sample draw is keyed
+by the sample's index in the data stream (``batch["index"]``), never by its position in the
+batch or on a device. A run is reproducible, a resumed run draws exactly what an uninterrupted
+one would, and every data-parallel layout draws the same. Random convolutions run on device
+inside the step, under ``stop_gradient``; evaluation and inference never call them.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ from jax import lax
 
 from train.augment import BatchAugment, intensity_batch
 from train.losses import dice_ce_loss
+from train.rng import Stream
 
 Batch = dict[str, jax.Array]
-_INTENSITY_STREAM = 7  # fold_in constant separating the intensity augmentation's key from RC's
 
 
 @flax.struct.dataclass
@@ -57,8 +60,7 @@ def consistency_fn(name: str) -> Callable[[jax.Array], jax.Array]:
 def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, *,
                     augment: BatchAugment | None = None, intensity: bool = False, dice_weight: float = 1.0,
                     ce_weight: float = 1.0, consistency: str | None = None, consistency_weight: float = 0.0,
-                    num_copies: int = 1,
-                    axis_name: str | None = None, num_shards: int = 1) -> Callable[..., tuple[TrainState, Batch]]:
+                    num_copies: int = 1, axis_name: str | None = None) -> Callable[..., tuple[TrainState, Batch]]:
     """Builds ``train_step(state, batch, base_key) -> (state, metrics)`` (not yet jitted).
 
     Args:
@@ -73,12 +75,14 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, *,
             ``num_copies`` independently augmented copies (RandConv / GIN-IPA training);
             needs ``augment`` and ``num_copies >= 2``.
         consistency_weight: λ of the consistency term.
-        axis_name, num_shards: set when the step runs per device under ``pmap``: gradients
-            and metrics are averaged over ``axis_name`` and per-sample augmentation keys are
-            taken from the global batch (see :class:`~train.augment.rc.BatchAugment`).
+        axis_name: set when the step runs per device under ``pmap``: gradients and metrics are
+            averaged over ``axis_name``.
 
     ``batch``: ``image`` ``(B, *spatial, C)`` float32, ``label`` ``(B, *spatial)`` int32,
-    ``mask`` ``(B, *spatial)`` bool. Metrics: loss, ce, dice, grad_norm (and consistency).
+    ``mask`` ``(B, *spatial)`` bool, ``index`` ``(B,)`` int32, each sample's index in the data
+    stream (its per-sample augmentation key; :class:`train.parallel.Runner` and the loaders add
+    it). Without ``index`` a single-device step takes the positions ``0..B-1``; under ``pmap``
+    ``index`` is required. Metrics: loss, ce, dice, grad_norm (and consistency).
     """
     if num_copies < 1:
         raise ValueError(f"num_copies must be >= 1, got {num_copies}")
@@ -90,13 +94,16 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, *,
     def train_step(state: TrainState, batch: Batch, base_key: jax.Array) -> tuple[TrainState, Batch]:
         key = jax.random.fold_in(base_key, state.step)
         images, labels, masks = batch["image"], batch["label"], batch.get("mask")
-        shard = lax.axis_index(axis_name) if axis_name is not None else None
+        index = batch.get("index")
+        if index is None:
+            if axis_name is not None:
+                raise ValueError("batch['index'] (each sample's index in the data stream) is required under pmap")
+            index = jnp.arange(images.shape[0], dtype=jnp.int32)
         if intensity:
-            images = intensity_batch(jax.random.fold_in(key, _INTENSITY_STREAM), images, masks, shard_index=shard,
-                                     num_shards=num_shards)
+            images = intensity_batch(jax.random.fold_in(key, Stream.INTENSITY), images, masks, index)
         if augment is not None:
-            copies = [augment(k, images, masks, shard_index=shard, num_shards=num_shards)
-                      for k in jax.random.split(key, num_copies)]
+            rc_key = jax.random.fold_in(key, Stream.AUGMENT)
+            copies = [augment(jax.random.fold_in(rc_key, c), images, masks, index) for c in range(num_copies)]
         else:
             copies = [images]
         inputs = jnp.concatenate(copies, axis=0)

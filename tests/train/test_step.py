@@ -49,3 +49,33 @@ def test_consistency_term_over_rc_copies():
         make_train_step(graphdef, tx, augment=aug, consistency="js_consistency", consistency_weight=1.0)
     with pytest.raises(ValueError, match="randconv_jax.losses"):
         make_train_step(graphdef, tx, augment=aug, consistency="nope", consistency_weight=1.0, num_copies=2)
+
+
+def test_a_permuted_batch_with_its_index_gives_the_same_step():
+    """Per-sample draws (RC and intensity) follow batch["index"], not the position: any batch layout,
+    hence any split over devices, gives the same loss and gradients."""
+    from train.augment import make_augment
+    from train.configs import default
+    from train.optim import make_optimizer
+    from train.step import create_train_state, make_train_step
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4, 16, 16, 2)).astype(np.float32)
+    batch = {"image": x, "label": (x[..., 0] > 1).astype(np.int32), "mask": np.abs(x[..., 1]) < 2,
+             "index": np.array([8, 9, 10, 11], np.int32)}
+    perm = np.array([2, 0, 3, 1])
+    permuted = {k: v[perm] for k, v in batch.items()}
+    optim = default.get_config().optim
+    optim.warmup_steps = 0  # a non-zero first learning rate, so the parameters move
+    tx, _ = make_optimizer(optim, 10)
+    graphdef, state = create_train_state(tiny_unet(), tx)
+    step = jax.jit(make_train_step(graphdef, tx, augment=make_augment("gin"), intensity=True))
+    s1, m1 = step(state, batch, jax.random.key(0))
+    s2, m2 = step(state, permuted, jax.random.key(0))
+    for k in m1:
+        np.testing.assert_allclose(float(m1[k]), float(m2[k]), rtol=1e-5, err_msg=k)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), s1.params, s2.params)
+    assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(s1.params),
+                                                         strict=True))
+    _, m3 = step(state, {**batch, "index": batch["index"] + 100}, jax.random.key(0))
+    assert abs(float(m3["loss"]) - float(m1["loss"])) > 1e-6  # other samples, other draws

@@ -26,6 +26,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.typing import ArrayLike
+
+from train.rng import sample_keys
 
 _EPS = 1e-7
 
@@ -103,14 +106,13 @@ def nnunet_intensity(key: jax.Array, image: jax.Array, mask: jax.Array | None = 
     return lax.stop_gradient(x.astype(image.dtype))
 
 
-def intensity_batch(key: jax.Array, images: jax.Array, masks: jax.Array | None, *,
-                    shard_index: jax.Array | None = None, num_shards: int = 1) -> jax.Array:
-    """:func:`nnunet_intensity` per sample over ``(B, *spatial, C)``; keys from the global batch
-    (``split(key, B·num_shards)``, this shard's slice) so data-parallel runs draw as one device."""
-    n = images.shape[0]
-    keys = jax.random.split(key, n * num_shards)
-    if num_shards > 1:
-        keys = lax.dynamic_slice_in_dim(keys, shard_index * n, n)
+def intensity_batch(key: jax.Array, images: jax.Array, masks: jax.Array | None, index: ArrayLike) -> jax.Array:
+    """:func:`nnunet_intensity` per sample over ``(B, *spatial, C)``.
+
+    Sample ``i`` draws with ``fold_in(key, index[i])`` (:func:`train.rng.sample_keys`; ``index``
+    ``(B,)`` int, the samples' indices in the data stream), so data-parallel runs draw as one device.
+    """
+    keys = sample_keys(key, index)
     if masks is None:
         return jax.vmap(lambda kk, x: nnunet_intensity(kk, x))(keys, images)
     return jax.vmap(nnunet_intensity)(keys, images, masks)

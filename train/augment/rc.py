@@ -6,9 +6,11 @@ import dataclasses
 
 import jax
 from jax import lax
+from jax.typing import ArrayLike
 
 import randconv_jax as rcj
 from randconv_jax import presets
+from train.rng import sample_keys
 
 NONE = "none"
 SEED_RC = "random_conv"
@@ -20,28 +22,25 @@ drawn per sample unless ``batch_mode`` says otherwise."""
 class BatchAugment:
     """A one-image augmentation applied to a batch with a paper's sharing of draws.
 
-    ``__call__(key, images, masks, *, shard_index=None, num_shards=1)``: ``images``
-    ``(B, *spatial, C)`` float, ``masks`` ``(B, *spatial)`` bool or None. Per sample, image
-    ``i`` of the *global* batch gets key ``jax.random.split(key, B·num_shards)[i]``; a shard
-    ``s`` of a data-parallel batch (under ``pmap``) therefore draws exactly what it would on
-    one device. Per batch, every image (and every shard) shares the draw of ``key``.
+    ``__call__(key, images, masks, index)``: ``images`` ``(B, *spatial, C)`` float, ``masks``
+    ``(B, *spatial)`` bool or None, ``index`` ``(B,)`` int, each sample's index in the data
+    stream (``batch["index"]``). Per sample, sample ``i`` draws with
+    ``fold_in(key, index[i])`` (:func:`train.rng.sample_keys`): its draw depends on the sample,
+    not on where it sits in the batch or on which device, so data-parallel runs draw exactly as
+    one device. Per batch, every sample shares the draw of ``key``.
     """
 
     one: rcj.Augmentation
     mode: str
     chunk_size: int | None = None
 
-    def __call__(self, key: jax.Array, images: jax.Array, masks: jax.Array | None, *,
-                 shard_index: jax.Array | None = None, num_shards: int = 1) -> jax.Array:
+    def __call__(self, key: jax.Array, images: jax.Array, masks: jax.Array | None,
+                 index: ArrayLike) -> jax.Array:
         lifted = rcj.batched(self.one, mode=self.mode, chunk_size=self.chunk_size)
         if self.mode == "per_batch":
             params = lifted.sample(key, images)
-        else:
-            n = images.shape[0]
-            keys = jax.random.split(key, n * num_shards)
-            if num_shards > 1:
-                keys = lax.dynamic_slice_in_dim(keys, shard_index * n, n)
-            params = jax.vmap(self.one.sample)(keys, images)
+        else:  # batched(...).sample would split the key by position; the sample's index decides here
+            params = jax.vmap(self.one.sample)(sample_keys(key, index), images)
         out = lifted.apply(images, params, mask=masks)
         return lax.stop_gradient(out.astype(images.dtype))
 

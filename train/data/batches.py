@@ -18,7 +18,9 @@ class ArrayBatches:
         batch_size: images per batch (``<= N``); an epoch drops the remainder.
         seed: shuffling seed; the order of epoch ``e`` depends only on ``(seed, e)``.
 
-    Yields ``{"image", "label", "mask"}``; ``get_state()``/``set_state()`` give and restore the
+    Yields ``{"image", "label", "mask", "index"}`` (``index`` ``(B,)`` int32: each sample's position
+    in the stream, ``epoch · B · (N // B) + position in the epoch``; its augmentation key in the
+    train step, see :mod:`train.rng`); ``get_state()``/``set_state()`` give and restore the
     position, so a resumed run sees exactly the batches an uninterrupted one would.
     """
 
@@ -51,8 +53,11 @@ class ArrayBatches:
         if self._index + self.batch_size > self._images.shape[0]:
             self._epoch, self._index = self._epoch + 1, 0
         idx = self._order(self._epoch)[self._index:self._index + self.batch_size]
+        per_epoch = self.batch_size * (self._images.shape[0] // self.batch_size)
+        first = self._epoch * per_epoch + self._index
         self._index += self.batch_size
-        return {"image": self._images[idx], "label": self._labels[idx], "mask": self._masks[idx]}
+        index = np.arange(first, first + self.batch_size, dtype=np.int32)
+        return {"image": self._images[idx], "label": self._labels[idx], "mask": self._masks[idx], "index": index}
 
     def get_state(self) -> dict[str, int]:
         return {"epoch": self._epoch, "index": self._index}

@@ -107,6 +107,7 @@ class PatchSampler:
             "image": _extract(img, starts, self.patch_size, 0.0).astype(np.float32, copy=False),
             "label": _extract(lab, starts, self.patch_size, 0).astype(np.int32, copy=False),
             "mask": _extract(msk, starts, self.patch_size, False).astype(bool, copy=False),
+            "index": np.int32(index),
         }
 
 
@@ -193,8 +194,9 @@ def make_train_iterator(
 
     Returns:
         A grain ``DatasetIterator`` yielding dicts ``image`` ``(B, *patch, C)`` float32, ``label``
-        ``(B, *patch)`` int32, ``mask`` ``(B, *patch)`` bool (NumPy), with ``get_state()`` /
-        ``set_state(state)`` for checkpoints.
+        ``(B, *patch)`` int32, ``mask`` ``(B, *patch)`` bool and ``index`` ``(B,)`` int32 (each
+        sample's position in the stream: its augmentation key in the train step, see
+        :mod:`train.rng`) (NumPy), with ``get_state()`` / ``set_state(state)`` for checkpoints.
 
     Raises:
         ValueError: bad arguments, naming them.

@@ -18,12 +18,9 @@ from train.data.nnunet import read_dataset
 from train.data.phantom import SCANNERS
 from train.data.phantom_data import phantom_cases
 from train.data.preprocess import load_dataset, preprocess_case
+from train.rng import PHANTOM_EVAL_OFFSET
 
-__all__ = ["EVAL_SEED_OFFSET", "domain_name", "evaluation_domains", "is_phantom", "phantom_source", "training_cases"]
-
-EVAL_SEED_OFFSET = 1_000_003
-"""Phantom evaluation subjects use ``config.seed + EVAL_SEED_OFFSET``: never the training subjects."""
-
+__all__ = ["domain_name", "evaluation_domains", "is_phantom", "phantom_source", "training_cases"]
 
 def is_phantom(spec: str) -> bool:
     """Whether ``spec`` names a phantom scanner (else it is a data set folder)."""
@@ -74,7 +71,7 @@ def evaluation_domains(config: ml_collections.ConfigDict) -> dict[str, list[tupl
     n_eval = int(data.n_eval)
     for spec in dict.fromkeys(specs):
         if is_phantom(spec):
-            raw = phantom_source(spec, data, n=n_eval, seed=int(config.seed) + EVAL_SEED_OFFSET)
+            raw = phantom_source(spec, data, n=n_eval, seed=int(config.seed) + PHANTOM_EVAL_OFFSET)
         else:
             raw = read_dataset(spec)[-n_eval:]
         out[domain_name(spec)] = [(c, preprocess_case(c, target_spacing=_target_spacing(data))) for c in raw]

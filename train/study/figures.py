@@ -12,6 +12,7 @@ from train.augment import make_augment, nnunet_intensity
 from train.data.phantom import SCANNERS
 from train.evaluate import load_model, predict_case
 from train.report.plots import new_figure
+from train.rng import Stream, stream_key
 from train.step import make_predict_fn
 from train.study.scores import sweep_grids
 
@@ -44,6 +45,7 @@ def plot_gallery(config, case, path: Path, draws: int = 4) -> None:
     fig = new_figure(figsize=(1.8 * (draws + 1), 1.8 * len(methods)))
     axes = fig.subplots(len(methods), draws + 1, squeeze=False)
     image, mask = case.image, case.mask
+    gallery_key = stream_key(int(config.seed), Stream.GALLERY)
     for row, (name, m) in zip(axes, methods, strict=True):
         if m["preset"] == "none":
             fn = lambda k, x, mask: nnunet_intensity(k, x, mask)  # noqa: E731
@@ -52,7 +54,7 @@ def plot_gallery(config, case, path: Path, draws: int = 4) -> None:
         row[0].imshow(image[..., 0], cmap="gray")
         row[0].set_ylabel(name, fontsize=7)
         for j in range(draws):
-            out = np.asarray(fn(jax.random.key(j), image, mask=mask))
+            out = np.asarray(fn(jax.random.fold_in(gallery_key, j), image, mask=mask))
             row[j + 1].imshow(out[..., 0], cmap="gray")
         for ax in row:
             ax.set_xticks([])

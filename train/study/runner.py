@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jax
 import ml_collections
 
 from train._io import write_text
@@ -34,17 +33,14 @@ from train.data.preprocess import preprocess_case
 from train.data.sources import evaluation_domains
 from train.evaluate import evaluate
 from train.loop import train
+from train.rng import PHANTOM_VAL_OFFSET, Stream, stream_key
 from train.runs import variant_config
 from train.study.diagnostics import augmentation_diagnostics
 from train.study.figures import plot_gallery, plot_predictions, plot_sweep
 from train.study.report import render_report
 from train.study.scores import best_by_validation, val_domain
 
-__all__ = ["VAL_SEED_OFFSET", "run_config", "run_one", "run_study"]
-
-VAL_SEED_OFFSET = 2_000_029
-"""Source validation subjects use ``seed + VAL_SEED_OFFSET``: neither training nor test subjects."""
-
+__all__ = ["run_config", "run_one", "run_study"]
 
 def run_config(base: ml_collections.ConfigDict, method: Mapping[str, Any], seed: int) -> ml_collections.ConfigDict:
     """The training config of one (method, seed) run (:func:`train.runs.variant_config`)."""
@@ -58,7 +54,7 @@ def _domains_for_seed(cfg: ml_collections.ConfigDict, n_val: int) -> dict:
     domains = dict(evaluation_domains(cfg))
     source = cfg.data.source
     val = phantom_cases(source, n=n_val, dims=int(cfg.data.dims), shape=tuple(cfg.data.shape),
-                        seed=int(cfg.seed) + VAL_SEED_OFFSET, channels=tuple(cfg.data.channels))
+                        seed=int(cfg.seed) + PHANTOM_VAL_OFFSET, channels=tuple(cfg.data.channels))
     domains[val_domain(source)] = [(c, preprocess_case(c)) for c in val]
     return domains
 
@@ -139,5 +135,6 @@ def run_study(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, 
 def _diagnostics(config, method, domains) -> dict[str, float]:
     pairs = domains[val_domain(config.data.source)][: int(config.study.diagnostic_images)]
     aug = make_augment(method["preset"], **dict(method["overrides"]))
-    return augmentation_diagnostics(jax.random.key(123), aug.one, [p.image for _, p in pairs],
-                                    [p.mask for _, p in pairs], draws=int(config.study.diagnostic_draws))
+    key = stream_key(int(config.seed), Stream.DIAGNOSTICS)
+    return augmentation_diagnostics(key, aug.one, [p.image for _, p in pairs], [p.mask for _, p in pairs],
+                                    draws=int(config.study.diagnostic_draws))

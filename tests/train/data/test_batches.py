@@ -20,6 +20,11 @@ def test_array_batches_are_deterministic_cover_each_epoch_and_resume():
     b.set_state(json.loads(json.dumps(state)))
     for r in rest:
         np.testing.assert_array_equal(next(b)["image"], r)
+    np.testing.assert_array_equal(next(ArrayBatches(x, y, batch_size=2, seed=3))["index"], [0, 1])
+    c = ArrayBatches(x[:5], y[:5], batch_size=2, seed=3)  # 2 batches per epoch, 1 image dropped
+    assert [next(c)["index"].tolist() for _ in range(3)] == [[0, 1], [2, 3], [4, 5]]  # epoch 1 starts at 4
+    c.set_state(json.loads(json.dumps(c.get_state())))
+    assert next(c)["index"].tolist() == [6, 7]
     with pytest.raises(ValueError, match="labels must have shape"):
         ArrayBatches(x, y[:, :2], batch_size=2)
     with pytest.raises(ValueError, match="batch_size"):

@@ -55,6 +55,9 @@ def test_shapes_and_dtypes(request, which, kwargs, patch):
     assert b["image"].shape == (3, *patch, 2) and b["image"].dtype == np.float32
     assert b["label"].shape == (3, *patch) and b["label"].dtype == np.int32
     assert b["mask"].shape == (3, *patch) and b["mask"].dtype == np.bool_
+    assert b["index"].dtype == np.int32
+    np.testing.assert_array_equal(b["index"], [0, 1, 2])  # each sample's position in the stream
+    np.testing.assert_array_equal(next(it)["index"], [3, 4, 5])
     assert np.all(b["image"][~b["mask"]] == 0)  # background (and padding) stays 0
     if patch == (48, 40):
         assert not b["mask"].all()  # padded area is outside the mask
@@ -88,6 +91,7 @@ def test_deterministic_and_resumable(cases3d):
     resumed = make_train_iterator(cases3d, **kw)
     resumed.set_state(state)
     _assert_batches_equal(_take(resumed, 2), expected)
+    np.testing.assert_array_equal(expected[0]["index"], [6, 7])  # indices continue across a resume
     _assert_batches_equal(expected, a[3:5])
 
 
