@@ -29,8 +29,7 @@ def make_model(config: ml_collections.ConfigDict, in_channels: int) -> UNet:
 def make_augmentation(config: ml_collections.ConfigDict) -> BatchAugment | None:
     """The random convolutions of ``config.randconv`` (None for preset ``"none"``)."""
     rc = config.randconv
-    return make_augment(rc.preset, batch_mode=rc.get("batch_mode") or None, chunk_size=rc.get("chunk_size") or None,
-                        **dict(rc.get("overrides") or {}))
+    return make_augment(rc.preset, batch_mode=rc.batch_mode, chunk_size=rc.chunk_size, **dict(rc.overrides))
 
 
 def make_step_factory(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
@@ -38,7 +37,7 @@ def make_step_factory(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
     """``factory(axis_name=None) -> train_step`` for :func:`train.parallel.make_runner`."""
     loss = config.loss
     return functools.partial(make_train_step, graphdef, tx, augment=make_augmentation(config),
-                             intensity=bool(config.get("intensity_augment", False)),
+                             intensity=bool(config.intensity_augment),
                              dice_weight=float(loss.dice_weight), ce_weight=float(loss.ce_weight),
-                             consistency=loss.get("consistency") or None,
+                             consistency=loss.consistency,
                              consistency_weight=float(loss.consistency_weight), num_copies=int(loss.num_copies))

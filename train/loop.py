@@ -29,6 +29,7 @@ from flax import nnx
 from train._io import write_text
 from train.build import make_model, make_step_factory
 from train.checkpoint import Checkpointer
+from train.config import check_config
 from train.data.loader import make_train_iterator
 from train.data.sources import training_cases
 from train.models import UNet
@@ -86,8 +87,11 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
             ``resume=True`` call continues to ``config.num_steps``. For time-limited jobs and tests.
 
     Raises:
+        ValueError: a bad config key or value (:func:`train.config.check_config`), before anything
+            is written.
         NonFiniteLossError: a NaN/Inf loss; nothing after the last good checkpoint is saved.
     """
+    check_config(config)  # before anything is written
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     channel_names = tuple(config.data.channels)

@@ -66,7 +66,7 @@ def predict_folder(checkpoint: str | os.PathLike, input_dir: str | os.PathLike, 
     if existing and not overwrite:
         raise FileExistsError(f"outputs exist (pass --overwrite to replace them): {existing[:3]}")
     predict = jax.jit(make_predict_fn(graphdef))
-    spacing = tuple(config.data.target_spacing) if config.data.get("target_spacing") else None
+    spacing = None if config.data.target_spacing is None else tuple(config.data.target_spacing)
     for case, target in zip(cases, targets, strict=True):
         pre = preprocess_case(case, target_spacing=spacing)
         mask = uncrop(predict_case(predict, params, pre, config), pre).astype(bool)

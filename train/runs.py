@@ -16,6 +16,7 @@ from typing import Any
 import ml_collections
 
 from train._io import write_text
+from train.config import check_config
 from train.data.sources import evaluation_domains
 from train.evaluate import evaluate
 from train.loop import train
@@ -60,8 +61,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     preset is trained in ``workdir/<variant>`` with otherwise identical settings, and the
     per-domain table compares them. Returns ``{run: summary}``.
     """
+    check_config(config)
     workdir = Path(workdir)
-    variants = tuple(config.get("variants") or ())
+    variants = tuple(config.variants)
     runs = ({v: variant_config(config, preset=v) for v in variants} if variants
             else {config.randconv.preset: config})
     domains = evaluation_domains(config)

@@ -26,7 +26,7 @@ from flax import nnx
 from jax import lax
 
 from train.augment import BatchAugment, intensity_batch
-from train.losses import dice_ce_loss
+from train.losses import CONSISTENCY_LOSSES, dice_ce_loss
 from train.rng import Stream
 
 Batch = dict[str, jax.Array]
@@ -48,13 +48,11 @@ def create_train_state(model: nnx.Module, tx: optax.GradientTransformation) -> t
 
 
 def consistency_fn(name: str) -> Callable[[jax.Array], jax.Array]:
-    """Per-sample consistency loss over ``(copies, N, *spatial, K)`` logits -> ``(N,)``."""
-    from randconv_jax import losses as rc_losses
-
-    fn = getattr(rc_losses, name, None)
-    if fn is None:
-        raise ValueError(f"loss.consistency must name a function of randconv_jax.losses, got {name!r}")
-    return fn
+    """The consistency loss ``name`` of :data:`train.losses.CONSISTENCY_LOSSES` (logits of the copies
+    ``(copies, N, *spatial, K)`` -> a scalar)."""
+    if name not in CONSISTENCY_LOSSES:
+        raise ValueError(f"loss.consistency must be one of {sorted(CONSISTENCY_LOSSES)}, got {name!r}")
+    return CONSISTENCY_LOSSES[name]
 
 
 def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, *,
@@ -71,7 +69,7 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, *,
         intensity: apply nnU-Net's default intensity augmentations
             (:func:`train.augment.nnunet_intensity`) per sample before the random convolutions.
         dice_weight, ce_weight: weights of the soft Dice and cross-entropy terms.
-        consistency: a loss of ``randconv_jax.losses`` applied to the softmax outputs of
+        consistency: a name of :data:`train.losses.CONSISTENCY_LOSSES`, applied to the outputs of
             ``num_copies`` independently augmented copies (RandConv / GIN-IPA training);
             needs ``augment`` and ``num_copies >= 2``.
         consistency_weight: λ of the consistency term.

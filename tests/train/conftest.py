@@ -23,3 +23,13 @@ def smoke_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("smoke")
     proc = run_module("train", "--config", "train/configs/smoke.py", "--workdir", str(workdir), "--noprogress")
     return workdir, proc
+
+
+def optim_config(**changes):
+    """The default config's ``optim`` section with ``changes`` (optim.py has no defaults of its own)."""
+    from train.configs import default
+
+    optim = default.get_config().optim
+    for key, value in changes.items():
+        optim[key] = value
+    return optim

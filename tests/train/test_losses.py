@@ -3,7 +3,8 @@
 import jax.numpy as jnp
 import numpy as np
 
-from train.losses import cross_entropy, dice_ce_loss, soft_dice
+from randconv_jax import losses as rc_losses
+from train.losses import CONSISTENCY_LOSSES, cross_entropy, dice_ce_loss, soft_dice
 
 
 def _np_softmax(x):
@@ -35,3 +36,11 @@ def test_perfect_prediction_has_near_zero_loss():
     logits = 50.0 * (np.eye(2)[labels] * 2 - 1)
     loss, parts = dice_ce_loss(jnp.asarray(logits), jnp.asarray(labels))
     assert float(loss) < 1e-6 and float(parts["dice"]) > 1 - 1e-6
+
+
+def test_consistency_table_holds_the_librarys_consistency_losses():
+    expected = {"js_consistency": rc_losses.js_consistency, "gin_consistency": rc_losses.gin_consistency}
+    assert expected == CONSISTENCY_LOSSES
+    logits = jnp.asarray(np.random.default_rng(0).normal(size=(3, 2, 4, 4, 2)).astype(np.float32))
+    for fn in CONSISTENCY_LOSSES.values():  # (copies, N, *spatial, K) -> a non-negative scalar
+        assert fn(logits).shape == () and float(fn(logits)) >= 0

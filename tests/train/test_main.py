@@ -28,3 +28,11 @@ def test_cli_refuses_to_overwrite_a_run(smoke_run):
     proc = run_module("train", "--config", "train/configs/smoke.py", "--workdir", str(workdir), "--noprogress",
                       check=False)
     assert proc.returncode != 0 and "--resume" in proc.stderr
+
+
+def test_cli_refuses_a_bad_number_before_writing_anything(tmp_path):
+    workdir = tmp_path / "run"
+    proc = run_module("train", "--config", "train/configs/smoke.py", "--workdir", str(workdir), "--noprogress",
+                      "--config.ckpt_every=0", check=False)
+    assert proc.returncode != 0 and "error: ckpt_every must be >= 1, got 0" in proc.stderr
+    assert "Traceback" not in proc.stderr and not workdir.exists()

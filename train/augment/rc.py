@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import jax
 from jax import lax
@@ -16,6 +17,19 @@ NONE = "none"
 SEED_RC = "random_conv"
 """The seed RC (:func:`randconv_jax.make_random_conv`; overrides are its keyword arguments),
 drawn per sample unless ``batch_mode`` says otherwise."""
+
+PRESETS: dict[str, tuple[Callable[..., rcj.Augmentation], str]] = {
+    SEED_RC: (rcj.make_random_conv, "per_sample"),
+    "randconv": (presets.randconv, presets.BATCH_MODE["randconv"]),
+    "ms_rc_3d": (presets.ms_rc_3d, presets.BATCH_MODE["ms_rc_3d"]),
+    "nnunet_rc": (presets.nnunet_rc, presets.BATCH_MODE["nnunet_rc"]),
+    "pro_randconv": (presets.pro_randconv, presets.BATCH_MODE["pro_randconv"]),
+    "gin": (presets.gin, presets.BATCH_MODE["gin"]),
+    "gin_ipa": (presets.gin_ipa, presets.BATCH_MODE["gin_ipa"]),
+}
+"""``config.randconv.preset`` -> (factory, the paper's sharing of draws). ``"none"`` is no
+augmentation. A name that is not here is an error when the config is read."""
+PRESET_NAMES = (NONE, *PRESETS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,24 +64,28 @@ def make_augment(preset: str, *, batch_mode: str | None = None, chunk_size: int 
     """The :mod:`randconv_jax.presets` factory ``preset`` (or ``"none"``) for training batches.
 
     Args:
-        preset: ``"none"`` (no augmentation: returns None), ``"random_conv"`` (the seed RC) or a
-            name in ``randconv_jax.presets.BATCH_MODE``.
+        preset: ``"none"`` (no augmentation: returns None) or a name of :data:`PRESETS`
+            (``"random_conv"``, the seed RC, or a :mod:`randconv_jax.presets` factory).
         batch_mode: ``"per_sample"``/``"per_batch"``; None takes the preset paper's sharing.
         chunk_size: see :func:`randconv_jax.batched`.
         overrides: keyword arguments of the preset factory.
+
+    Raises:
+        ValueError: an unknown preset or batch mode, overrides with ``"none"``, or overrides the
+            factory does not take (naming them).
     """
     if preset == NONE:
         if overrides:
             raise ValueError(f"randconv overrides {sorted(overrides)} given with preset 'none'")
         return None
-    if preset == SEED_RC:
-        one, default_mode = rcj.make_random_conv(**overrides), "per_sample"
-    elif preset in presets.BATCH_MODE:
-        one, default_mode = getattr(presets, preset)(**overrides), presets.BATCH_MODE[preset]
-    else:
-        raise ValueError(f"randconv preset must be 'none', 'random_conv' or one of {sorted(presets.BATCH_MODE)}, "
-                         f"got {preset!r}")
-    mode = batch_mode or default_mode
+    if preset not in PRESETS:
+        raise ValueError(f"randconv preset must be one of {list(PRESET_NAMES)}, got {preset!r}")
+    factory, default_mode = PRESETS[preset]
+    try:
+        one = factory(**overrides)
+    except TypeError as err:  # an override the factory does not take
+        raise ValueError(f"randconv overrides {dict(overrides)} do not fit preset {preset!r}: {err}") from err
+    mode = default_mode if batch_mode is None else batch_mode
     if mode not in rcj.BATCH_MODES:
         raise ValueError(f"randconv batch_mode must be one of {rcj.BATCH_MODES} or None, got {batch_mode!r}")
     return BatchAugment(one, mode, chunk_size)

@@ -35,11 +35,11 @@ def domain_name(spec: str) -> str:
 def phantom_source(spec: str, data: ml_collections.ConfigDict, *, n: int, seed: int) -> list[Case]:
     """``n`` raw phantom cases of scanner ``spec`` with the sizes and channels of ``data``."""
     shape = tuple(data.shape) if data.shape else None
-    return phantom_cases(spec, n=n, dims=int(data.dims), shape=shape, seed=seed, channels=tuple(data.channels))
+    return phantom_cases(spec, n=n, dims=int(data.spatial_dims), shape=shape, seed=seed, channels=tuple(data.channels))
 
 
 def _target_spacing(data: ml_collections.ConfigDict) -> tuple[float, ...] | None:
-    return tuple(data.target_spacing) if data.get("target_spacing") else None
+    return None if data.target_spacing is None else tuple(data.target_spacing)
 
 
 def training_cases(config: ml_collections.ConfigDict) -> list[Case]:
@@ -49,7 +49,7 @@ def training_cases(config: ml_collections.ConfigDict) -> list[Case]:
     if is_phantom(data.source):
         return [preprocess_case(c) for c in phantom_source(data.source, data, n=int(data.n_train),
                                                            seed=int(config.seed))]
-    cases = load_dataset(data.source, target_spacing=_target_spacing(data), cache_dir=data.get("cache_dir") or None)
+    cases = load_dataset(data.source, target_spacing=_target_spacing(data), cache_dir=data.cache_dir)
     n_eval = int(data.n_eval)
     if len(cases) <= n_eval:
         raise ValueError(f"data.source {data.source!r} has {len(cases)} cases; need more than data.n_eval={n_eval} "

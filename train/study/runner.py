@@ -28,6 +28,7 @@ import ml_collections
 
 from train._io import write_text
 from train.augment import make_augment
+from train.config import check_config
 from train.data.phantom_data import phantom_cases
 from train.data.preprocess import preprocess_case
 from train.data.sources import evaluation_domains
@@ -40,7 +41,7 @@ from train.study.figures import plot_gallery, plot_predictions, plot_sweep
 from train.study.report import render_report
 from train.study.scores import best_by_validation, val_domain
 
-__all__ = ["run_config", "run_one", "run_study"]
+__all__ = ["check_study", "run_config", "run_one", "run_study"]
 
 def run_config(base: ml_collections.ConfigDict, method: Mapping[str, Any], seed: int) -> ml_collections.ConfigDict:
     """The training config of one (method, seed) run (:func:`train.runs.variant_config`)."""
@@ -53,7 +54,7 @@ def run_config(base: ml_collections.ConfigDict, method: Mapping[str, Any], seed:
 def _domains_for_seed(cfg: ml_collections.ConfigDict, n_val: int) -> dict:
     domains = dict(evaluation_domains(cfg))
     source = cfg.data.source
-    val = phantom_cases(source, n=n_val, dims=int(cfg.data.dims), shape=tuple(cfg.data.shape),
+    val = phantom_cases(source, n=n_val, dims=int(cfg.data.spatial_dims), shape=tuple(cfg.data.shape),
                         seed=int(cfg.seed) + PHANTOM_VAL_OFFSET, channels=tuple(cfg.data.channels))
     domains[val_domain(source)] = [(c, preprocess_case(c)) for c in val]
     return domains
@@ -77,8 +78,51 @@ def _run_seconds(run_dir: Path) -> float:
         return 0.0
 
 
+_STUDY_KEYS = {"seeds", "n_val", "methods", "sweep_depths", "sweep_kernel_sizes", "sweep_seeds", "diagnostic_images",
+               "diagnostic_draws", "report"}
+
+
+def check_study(config: ml_collections.ConfigDict) -> None:
+    """Checks the training keys (:func:`train.config.check_config`), the ``study`` section, and every
+    method's and sweep setting's run config, so a bad method fails before the first run trains."""
+    check_config(config, extra_sections=("study",))
+    st = config.get("study")
+    if st is None:
+        raise ValueError("config has no 'study' section (use train/configs/study_2d.py or study_3d.py)")
+    if set(st) != _STUDY_KEYS:
+        raise ValueError(f"config.study must have the keys {sorted(_STUDY_KEYS)}, got {sorted(st)}")
+    for key in ("seeds", "sweep_depths", "sweep_kernel_sizes", "sweep_seeds"):
+        if not st[key] or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in st[key]):
+            raise ValueError(f"study.{key} must be a non-empty tuple of ints >= 0, got {st[key]!r}")
+    for key, lo in (("n_val", 1), ("diagnostic_images", 1), ("diagnostic_draws", 2)):
+        if not isinstance(st[key], int) or st[key] < lo:
+            raise ValueError(f"study.{key} must be an int >= {lo}, got {st[key]!r}")
+    if st.report is not None and (not isinstance(st.report, str) or not st.report):
+        raise ValueError(f"study.report must be None (results.md in the work dir) or a file, got {st.report!r}")
+    if "baseline" not in st.methods:
+        raise ValueError(f"study.methods must include 'baseline' (the reference of every comparison), got "
+                         f"{sorted(st.methods)}")
+    for name, method in st.methods.items():
+        if set(method) != {"preset", "intensity", "overrides"}:
+            raise ValueError(f"study.methods[{name!r}] must have the keys preset, intensity, overrides, got "
+                             f"{sorted(method)}")
+        try:
+            check_config(run_config(config, method, st.seeds[0]))
+        except ValueError as err:
+            raise ValueError(f"study.methods[{name!r}]: {err}") from err
+    for depth in st.sweep_depths:
+        for k in st.sweep_kernel_sizes:
+            check_config(run_config(config, _sweep_method(depth, k), st.sweep_seeds[0]))
+
+
+def _sweep_method(depth: int, kernel_size: int) -> dict[str, Any]:
+    return {"preset": "random_conv", "intensity": True, "overrides": {"depth": int(depth),
+                                                                      "kernel_size": int(kernel_size)}}
+
+
 def run_study(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, command: str = "") -> Path:
     """Runs the whole study (module docstring) and writes the report; returns its path."""
+    check_study(config)
     t_start = time.perf_counter()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -106,8 +150,7 @@ def run_study(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, 
     sweep = []
     for depth in st.sweep_depths:
         for k in st.sweep_kernel_sizes:
-            method = {"preset": "random_conv", "intensity": True, "overrides": {"depth": int(depth),
-                                                                              "kernel_size": int(k)}}
+            method = _sweep_method(depth, k)
             dirs = [workdir / "sweep" / f"L{depth}_k{k}" / f"seed{s}" for s in st.sweep_seeds]
             run_dirs.extend(dirs)
             summaries = [run_one(run_config(config, method, s), d, domains(int(s)))
@@ -116,7 +159,7 @@ def run_study(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, 
             sweep.append({"depth": int(depth), "kernel_size": int(k), "summaries": summaries, **diag})
             print(f"[study] sweep L={depth} k={k}: done ({time.perf_counter() - t_start:.0f} s)", flush=True)
 
-    report = Path(st.report) if st.report else workdir / "results.md"
+    report = workdir / "results.md" if st.report is None else Path(st.report)
     report.parent.mkdir(parents=True, exist_ok=True)
     figures = report.parent / "results"
     figures.mkdir(exist_ok=True)

@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from train.augment import make_augment
+from randconv_jax import presets
+from train.augment import PRESETS, make_augment
 
 
 def test_make_augment_errors_and_modes():
@@ -47,3 +48,15 @@ def test_per_batch_draws_share_the_key_whatever_the_index():
     b = aug(key, images, None, jnp.asarray([100, 7]))
     np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(a[1], aug.one(key, images[1]), rtol=1e-6, atol=1e-6)
+
+
+def test_the_preset_table_names_every_library_preset_with_its_papers_sharing():
+    assert set(PRESETS) == {"random_conv", *presets.BATCH_MODE}
+    for name, mode in presets.BATCH_MODE.items():
+        factory, default_mode = PRESETS[name]
+        assert factory is getattr(presets, name) and default_mode == mode
+    for bad in ("BATCH_MODE", "for_batches", "Augmentation", "randconvv"):  # attributes that are not presets
+        with pytest.raises(ValueError, match="randconv preset must be one of"):
+            make_augment(bad)
+    with pytest.raises(ValueError, match="do not fit preset 'gin'"):
+        make_augment("gin", kernel_sizee=3)

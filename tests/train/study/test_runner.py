@@ -2,7 +2,7 @@
 
 import json
 
-from train.configs import study_2d, study_3d
+from train.configs import study_2d
 from train.study import run_study
 
 
@@ -19,10 +19,3 @@ def test_study_smoke_writes_report_and_figures_and_resumes(tmp_path):
     mtime = summary.stat().st_mtime
     run_study(config, tmp_path)  # finished runs are loaded, not retrained
     assert summary.stat().st_mtime == mtime
-
-
-def test_study_3d_config_is_consistent():
-    c = study_3d.get_config()
-    assert c.data.spatial_dims == 3 and len(c.data.patch_size) == 3
-    assert {"ms_rc_3d", "nnunet_rc", "baseline"} <= set(c.study.methods)
-    assert len(c.study.seeds) >= 3
