@@ -32,6 +32,7 @@ from train.checkpoint import Checkpointer
 from train.config import check_config
 from train.data.loader import make_train_iterator
 from train.data.sources import training_cases
+from train.lock import WorkdirLock
 from train.models import UNet
 from train.optim import make_optimizer
 from train.parallel import make_runner
@@ -70,7 +71,8 @@ def _check_patch(config: ml_collections.ConfigDict, model: UNet) -> None:
 
 def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
           batches: Iterator[Mapping[str, np.ndarray]] | None = None, in_channels: int | None = None,
-          resume: bool = False, progress: bool = True, stop_at: int | None = None) -> TrainResult:
+          resume: bool = False, progress: bool = True, stop_at: int | None = None,
+          lock: WorkdirLock | None = None) -> TrainResult:
     """Trains ``config.num_steps`` steps; checkpoints every ``config.ckpt_every`` and at the end.
 
     Args:
@@ -85,15 +87,28 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
         progress: show a tqdm progress bar.
         stop_at: stop after this step (saving a checkpoint there) as if interrupted; a later
             ``resume=True`` call continues to ``config.num_steps``. For time-limited jobs and tests.
+        lock: the caller's held :class:`~train.lock.WorkdirLock` of ``workdir`` (to keep the work
+            dir locked beyond training, e.g. through evaluation); default: ``train`` takes the lock
+            for its own duration.
 
     Raises:
+        WorkdirLockedError: another training holds ``workdir``'s lock (the message names it).
         ValueError: a bad config key or value (:func:`train.config.check_config`), before anything
             is written.
         NonFiniteLossError: a NaN/Inf loss; nothing after the last good checkpoint is saved.
     """
     check_config(config)  # before anything is written
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    if lock is None:
+        with WorkdirLock(workdir):
+            return _train(config, workdir, batches, in_channels, resume, progress, stop_at)
+    if not lock.held or lock.workdir.resolve() != workdir.resolve():
+        raise ValueError(f"lock must be the held WorkdirLock of {workdir}, got one of {lock.workdir} "
+                         f"(held: {lock.held})")
+    return _train(config, workdir, batches, in_channels, resume, progress, stop_at)
+
+
+def _train(config, workdir: Path, batches, in_channels, resume, progress, stop_at) -> TrainResult:
     channel_names = tuple(config.data.channels)
     if batches is None:
         cases = training_cases(config)

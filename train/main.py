@@ -28,6 +28,7 @@ def main(argv):
         logging.set_verbosity(logging.WARNING)
     import jax
 
+    from train.lock import WorkdirLockedError
     from train.loop import NonFiniteLossError
     from train.runs import train_and_evaluate
 
@@ -35,7 +36,7 @@ def main(argv):
                  jax.process_count(), jax.devices())
     try:
         train_and_evaluate(FLAGS.config, FLAGS.workdir, resume=FLAGS.resume, progress=FLAGS.progress)
-    except (FileExistsError, FileNotFoundError, NonFiniteLossError, ValueError) as err:
+    except (FileExistsError, FileNotFoundError, NonFiniteLossError, ValueError, WorkdirLockedError) as err:
         sys.exit(f"error: {err}")
 
 

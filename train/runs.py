@@ -8,6 +8,7 @@ study's methods both use it. :func:`train_and_evaluate` trains each run with
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +20,7 @@ from train._io import write_text
 from train.config import check_config
 from train.data.sources import evaluation_domains
 from train.evaluate import evaluate
+from train.lock import WorkdirLock
 from train.loop import train
 from train.report.plots import plot_training_curves
 from train.report.summaries import format_table
@@ -66,14 +68,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     variants = tuple(config.variants)
     runs = ({v: variant_config(config, preset=v) for v in variants} if variants
             else {config.randconv.preset: config})
-    domains = evaluation_domains(config)
-    summaries = {}
-    for name, cfg in runs.items():
-        run_dir = workdir / name if variants else workdir
-        result = train(cfg, run_dir, resume=resume, progress=progress)
-        plot_training_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")
-        summaries[name] = evaluate(result.graphdef, result.state.params, domains, cfg, run_dir)
-    table = format_table(summaries)
-    write_text(workdir / "results.txt", table + "\n")
+    with contextlib.ExitStack() as stack:
+        if variants:  # the runs' folders are locked one by one; the top folder (results.txt) throughout
+            stack.enter_context(WorkdirLock(workdir))
+        domains = evaluation_domains(config)
+        summaries = {}
+        for name, cfg in runs.items():
+            run_dir = workdir / name if variants else workdir
+            with WorkdirLock(run_dir) as lock:  # through training and evaluation
+                result = train(cfg, run_dir, resume=resume, progress=progress, lock=lock)
+                plot_training_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")
+                summaries[name] = evaluate(result.graphdef, result.state.params, domains, cfg, run_dir)
+        table = format_table(summaries)
+        write_text(workdir / "results.txt", table + "\n")
     print(table)
     return summaries

@@ -33,6 +33,7 @@ from train.data.phantom_data import phantom_cases
 from train.data.preprocess import preprocess_case
 from train.data.sources import evaluation_domains
 from train.evaluate import evaluate
+from train.lock import WorkdirLock
 from train.loop import train
 from train.rng import PHANTOM_VAL_OFFSET, Stream, stream_key
 from train.runs import variant_config
@@ -62,11 +63,12 @@ def _domains_for_seed(cfg: ml_collections.ConfigDict, n_val: int) -> dict:
 
 def run_one(cfg: ml_collections.ConfigDict, run_dir: Path, domains: Mapping) -> dict:
     """Trains and evaluates one run, or loads its ``summary.json`` if it finished before."""
-    summary_path = run_dir / "summary.json"
-    if summary_path.exists():
-        return json.loads(summary_path.read_text())
-    result = train(cfg, run_dir, progress=False, resume=(run_dir / "checkpoints").exists())
-    return evaluate(result.graphdef, result.state.params, domains, cfg, run_dir)
+    with WorkdirLock(run_dir) as lock:  # through training and evaluation
+        summary_path = run_dir / "summary.json"
+        if summary_path.exists():
+            return json.loads(summary_path.read_text())
+        result = train(cfg, run_dir, progress=False, resume=(run_dir / "checkpoints").exists(), lock=lock)
+        return evaluate(result.graphdef, result.state.params, domains, cfg, run_dir)
 
 
 def _run_seconds(run_dir: Path) -> float:
@@ -123,9 +125,12 @@ def _sweep_method(depth: int, kernel_size: int) -> dict[str, Any]:
 def run_study(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, command: str = "") -> Path:
     """Runs the whole study (module docstring) and writes the report; returns its path."""
     check_study(config)
+    with WorkdirLock(workdir):  # one study per work dir (each run's folder is locked too)
+        return _run_study(config, Path(workdir), command)
+
+
+def _run_study(config: ml_collections.ConfigDict, workdir: Path, command: str) -> Path:
     t_start = time.perf_counter()
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
     st = config.study
     source = config.data.source
     seeds = tuple(int(s) for s in st.seeds)
