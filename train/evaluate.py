@@ -8,7 +8,9 @@ checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,7 +32,9 @@ from train.report.plots import plot_predictions
 from train.report.summaries import summarize, write_summary
 from train.step import create_train_state, make_predict_fn
 
-__all__ = ["LESION_CLASS", "evaluate", "load_model", "predict_case"]
+__all__ = ["LESION_CLASS", "TrainedModel", "evaluate", "load_model", "predict_case"]
+
+log = logging.getLogger(__name__)
 
 LESION_CLASS = 1
 
@@ -41,20 +45,57 @@ def checkpoint_dir(path: str | os.PathLike) -> Path:
     return path / "checkpoints" if (path / "checkpoints").is_dir() else path
 
 
-def load_model(checkpoint: str | os.PathLike, *, step: int | None = None):
-    """``(graphdef, params, config, channel_names)`` of a trained run's checkpoint."""
+@dataclasses.dataclass(frozen=True)
+class TrainedModel:
+    """A model restored from a checkpoint: what :func:`predict_case` needs, and where it came from."""
+
+    graphdef: nnx.GraphDef
+    params: Any
+    config: ml_collections.ConfigDict
+    channel_names: tuple[str, ...]
+    """The image channels the model was trained on, in order."""
+    step: int
+    directory: Path
+    skipped: tuple[tuple[int, str], ...] = ()
+    """Newer checkpoints that did not restore: ``(step, error)``."""
+
+
+def _restore_run(ckpt: Checkpointer, step: int) -> tuple[nnx.GraphDef, Any, dict]:
+    run = ckpt.restore_config(step=step)
+    if "config" not in run or "in_channels" not in run:
+        raise ValueError(f"{ckpt.directory}: checkpoint {step} has no run config; was it written by train.loop?")
+    config = ml_collections.ConfigDict(run["config"])
+    tx, _ = make_optimizer(config.optim, int(config.num_steps))
+    graphdef, abstract = nnx.eval_shape(lambda: create_train_state(make_model(config, int(run["in_channels"])), tx))
+    state, _, _ = ckpt.restore(abstract, step=step)
+    return graphdef, state.params, run
+
+
+def load_model(checkpoint: str | os.PathLike, *, step: int | None = None) -> TrainedModel:
+    """The model of a training work dir (or its ``checkpoints/`` folder), opened read-only.
+
+    Args:
+        checkpoint: the work dir or its checkpoint folder; it may be in use by a running training
+            (a reader writes and deletes nothing, see :mod:`train.checkpoint`).
+        step: the checkpoint step; default: the newest checkpoint that restores (newer ones that
+            do not are reported in ``TrainedModel.skipped`` and logged).
+    """
     directory = checkpoint_dir(checkpoint)
     if not directory.is_dir():
         raise FileNotFoundError(f"--checkpoint {checkpoint}: folder not found")
-    with Checkpointer(directory) as ckpt:
-        run = ckpt.restore_config(step=step)
-        if "config" not in run or "in_channels" not in run:
-            raise ValueError(f"{directory}: checkpoint has no run config; was it written by train.loop?")
-        config = ml_collections.ConfigDict(run["config"])
-        tx, _ = make_optimizer(config.optim, int(config.num_steps))
-        graphdef, abstract = nnx.eval_shape(lambda: create_train_state(make_model(config, int(run["in_channels"])), tx))
-        state, _, _ = ckpt.restore(abstract, step=step)
-    return graphdef, state.params, config, tuple(run["channel_names"])
+    with Checkpointer(directory, read_only=True) as ckpt:
+        if step is None:
+            step, (graphdef, params, run), skipped = ckpt.newest_restorable(lambda s: _restore_run(ckpt, s))
+            for bad, error in skipped:
+                log.warning("checkpoint step %d in %s could not be restored (%s); using step %d", bad, directory,
+                            error, step)
+        else:
+            if int(step) not in ckpt.all_steps():
+                raise FileNotFoundError(f"{directory}: no complete checkpoint of step {step} (have "
+                                        f"{ckpt.all_steps()})")
+            (graphdef, params, run), skipped = _restore_run(ckpt, int(step)), []
+    return TrainedModel(graphdef, params, ml_collections.ConfigDict(run["config"]), tuple(run["channel_names"]),
+                        int(step), directory, tuple(skipped))
 
 
 def predict_case(predict, params, case: Case, config: ml_collections.ConfigDict) -> np.ndarray:

@@ -128,12 +128,20 @@ def _train(config, workdir: Path, batches, in_channels, resume, progress, stop_a
     graphdef, state = create_train_state(model, tx)
     checkpointer = Checkpointer(workdir / "checkpoints", max_to_keep=int(config.keep_checkpoints))
     try:
-        latest = checkpointer.latest_step()
-        if latest is not None and not resume:
-            raise FileExistsError(f"{workdir / 'checkpoints'} already holds checkpoint step {latest}; pass "
+        steps = checkpointer.all_steps()
+        if steps and not resume:
+            raise FileExistsError(f"{workdir / 'checkpoints'} already holds checkpoint step {steps[-1]}; pass "
                                   f"--resume to continue it, or choose another --workdir")
-        if latest is not None:
-            state, data_state, saved_run = checkpointer.restore(state)
+        if steps:
+            abstract = state
+            step, (state, data_state, saved_run), skipped = checkpointer.newest_restorable(
+                lambda s: checkpointer.restore(abstract, step=s))
+            for bad, error in skipped:
+                kept = checkpointer.set_aside(bad)
+                log.warning("checkpoint step %d could not be restored (%s); skipped it and kept it as %s (not "
+                            "deleted: inspect or remove it yourself)", bad, error, kept)
+            if skipped:
+                log.warning("resuming from step %d, the newest checkpoint that restores", step)
             _warn_config_changes(saved_run.get("config", {}), _config_json(config))
             if data_state:
                 if not hasattr(batches, "set_state"):
@@ -172,7 +180,10 @@ def _loop(config, workdir, graphdef, tx, state, batches, checkpointer, schedule,
     t_last, n_images, steps_per_s = time.perf_counter(), 0, float("nan")
     bar = tqdm(total=num_steps, initial=start, disable=not progress, desc=f"train {workdir.name}", unit="step",
                dynamic_ncols=True)
-    with MetricWriter(workdir) as writer:
+    with MetricWriter(workdir, start_step=start) as writer:
+        if writer.dropped:
+            log.warning("dropped %d rows of %s past step %d (written after the restored checkpoint)", writer.dropped,
+                        workdir / "metrics.jsonl", start)
         for step in range(start + 1, last_step + 1):
             batch = next(batches)
             n_images += int(np.shape(batch["image"])[0])

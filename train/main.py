@@ -28,6 +28,7 @@ def main(argv):
         logging.set_verbosity(logging.WARNING)
     import jax
 
+    from train.checkpoint import UnrestorableCheckpointError
     from train.lock import WorkdirLockedError
     from train.loop import NonFiniteLossError
     from train.runs import train_and_evaluate
@@ -36,7 +37,8 @@ def main(argv):
                  jax.process_count(), jax.devices())
     try:
         train_and_evaluate(FLAGS.config, FLAGS.workdir, resume=FLAGS.resume, progress=FLAGS.progress)
-    except (FileExistsError, FileNotFoundError, NonFiniteLossError, ValueError, WorkdirLockedError) as err:
+    except (FileExistsError, FileNotFoundError, NonFiniteLossError, UnrestorableCheckpointError, ValueError,
+            WorkdirLockedError) as err:
         sys.exit(f"error: {err}")
 
 

@@ -57,7 +57,8 @@ def _write_label(mask: np.ndarray, reference: Path, out: Path) -> None:
 def predict_folder(checkpoint: str | os.PathLike, input_dir: str | os.PathLike, output_dir: str | os.PathLike, *,
                    step: int | None = None, overwrite: bool = False) -> list[Path]:
     """Writes one ``<case>.nii.gz`` lesion mask per input case; returns their paths."""
-    graphdef, params, config, channel_names = load_model(checkpoint, step=step)
+    model = load_model(checkpoint, step=step)
+    graphdef, params, config, channel_names = model.graphdef, model.params, model.config, model.channel_names
     cases, image_dir, ending = read_inputs(input_dir, channel_names)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,16 @@
-"""The training loop: exact resume, the NaN guard, refusing to overwrite a run."""
+"""The training loop: exact resume, falling back past a damaged newest checkpoint, one metrics row per step,
+the NaN guard, refusing to overwrite a run."""
 
+import json
+import logging
 import os
 
 import jax
 import numpy as np
 import pytest
 
-from train.checkpoint import Checkpointer
+from tests.train.test_checkpoint import _corrupt_data
+from train.checkpoint import UNRESTORABLE_SUFFIX, Checkpointer
 from train.configs import smoke
 from train.data.batches import ArrayBatches
 from train.loop import NonFiniteLossError, train
@@ -77,3 +81,43 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
         train(_config(num_steps=6), tmp_path, batches=batches, in_channels=2, progress=False)
     with Checkpointer(tmp_path / "checkpoints") as ckpt:
         assert ckpt.all_steps() == [2]
+
+
+def _steps(workdir):
+    return [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_resume_falls_back_past_a_damaged_newest_checkpoint_and_keeps_it(tmp_path, caplog):
+    config = _config(num_steps=6)
+    x, y = _arrays()
+    whole = train(config, tmp_path / "whole", batches=ArrayBatches(x, y, batch_size=2, seed=5), in_channels=2,
+                  progress=False)
+    run = tmp_path / "run"
+    train(config, run, batches=ArrayBatches(x, y, batch_size=2, seed=5), in_channels=2, progress=False, stop_at=4)
+    _corrupt_data(run / "checkpoints" / "4")  # e.g. a disk error in the newest checkpoint
+    with caplog.at_level(logging.WARNING, logger="train.loop"):
+        resumed = train(config, run, batches=ArrayBatches(x, y, batch_size=2, seed=5), in_channels=2,
+                        progress=False, resume=True)
+    assert "checkpoint step 4 could not be restored" in caplog.text and "resuming from step 2" in caplog.text
+    assert (run / "checkpoints" / f"4{UNRESTORABLE_SUFFIX}").is_dir()  # kept, not deleted
+    assert _leaves_equal(whole.state.params, resumed.state.params)  # as if never interrupted
+    assert _steps(run) == [1, 2, 3, 4, 5, 6]  # rows 3 and 4 of the first attempt dropped, not repeated
+    with Checkpointer(run / "checkpoints", read_only=True) as ckpt:
+        assert ckpt.all_steps() == [4, 6]
+
+
+def test_metric_rows_past_the_restored_step_are_dropped(tmp_path, caplog):
+    config = _config(num_steps=6)
+    x, y = _arrays()
+    train(config, tmp_path, batches=ArrayBatches(x, y, batch_size=2, seed=5), in_channels=2, progress=False,
+          stop_at=4)
+    with open(tmp_path / "metrics.jsonl", "a") as f:  # a run killed after logging steps 5, 6 (one cut short)
+        f.write(json.dumps({"step": 5, "loss": 9.0}) + "\n" + json.dumps({"step": 6, "loss": 9.0}) + "\n")
+        f.write('{"step": 7, "lo')
+    with caplog.at_level(logging.WARNING, logger="train.loop"):
+        train(config, tmp_path, batches=ArrayBatches(x, y, batch_size=2, seed=5), in_channels=2, progress=False,
+              resume=True)
+    assert "dropped 3 rows" in caplog.text
+    assert _steps(tmp_path) == [1, 2, 3, 4, 5, 6]
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["loss"] != 9.0 for r in rows)

@@ -70,8 +70,8 @@ def plot_predictions(config, workdir: Path, seed: int, best: str, domains, path:
     shown = [n for n in ("baseline", best) if (workdir / "runs" / n / f"seed{seed}").exists()]
     models = {}
     for n in shown:
-        graphdef, params, cfg, _ = load_model(workdir / "runs" / n / f"seed{seed}")
-        models[n] = (jax.jit(make_predict_fn(graphdef)), params, cfg)
+        model = load_model(workdir / "runs" / n / f"seed{seed}")
+        models[n] = (jax.jit(make_predict_fn(model.graphdef)), model.params, model.config)
     test = [d for d in domains if d in SCANNERS]
     fig = new_figure(figsize=(2.2 * (2 + len(shown)), 2.2 * len(test)))
     axes = fig.subplots(len(test), 2 + len(shown), squeeze=False)
