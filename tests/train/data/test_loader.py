@@ -1,11 +1,18 @@
-"""The grain training loader: shapes, oversampling, determinism (workers, checkpoint state), errors."""
+"""The grain training loader: shapes, oversampling, determinism (workers, checkpoint state), workers that
+end with their parent, errors."""
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
+import subprocess
+import sys
+import textwrap
+import time
 
 import numpy as np
+import psutil
 import pytest
 
 from train.data import Case, make_train_iterator, phantom_cases, preprocess_case
@@ -145,3 +152,47 @@ def test_bad_arguments(cases2d, cases3d):
     with pytest.raises(ValueError, match="spatial rank"):
         make_train_iterator([*cases2d, *cases3d], **good)
     assert list(itertools.islice(make_train_iterator(cases2d, **good), 1))
+
+
+_KILLED_WITH_WORKERS = textwrap.dedent("""
+    import os, signal, sys
+    import psutil
+    from train.data.loader import make_train_iterator
+    from train.data.phantom_data import phantom_cases
+    from train.data.preprocess import preprocess_case
+
+    if __name__ == "__main__":  # grain's workers re-import the main module
+        cases = [preprocess_case(c) for c in phantom_cases(n=2, dims=2, shape=(32, 32))]
+        it = make_train_iterator(cases, patch_size=(16, 16), batch_size=2, seed=0, num_workers=2)
+        next(it)
+        with open(sys.argv[1], "w") as f:  # not stdout: orphaned workers would hold that pipe open
+            f.write(" ".join(str(p.pid) for p in psutil.Process().children(recursive=True)))
+        os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+""")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_workers_end_when_the_training_is_killed(tmp_path):
+    script = tmp_path / "killed_training.py"
+    script.write_text(_KILLED_WITH_WORKERS)
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    env = {**os.environ, "PYTHONPATH": repo}
+    pid_file = tmp_path / "pids"
+    proc = subprocess.run([sys.executable, str(script), str(pid_file)], cwd=repo, env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    assert proc.returncode == -9
+    pids = [int(p) for p in pid_file.read_text().split()]
+    assert len(pids) >= 2  # the two workers (and multiprocessing's resource tracker)
+    deadline = time.monotonic() + 60
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    alive = [p for p in pids if _alive(p)]
+    for p in alive:  # never leave them behind, even when the test fails
+        psutil.Process(p).kill()
+    assert not alive, f"loader processes {alive} outlived the killed training"
