@@ -40,9 +40,26 @@ LESION_CLASS = 1
 
 
 def checkpoint_dir(path: str | os.PathLike) -> Path:
-    """The checkpoint folder of a training work dir (or ``path`` itself if it is one)."""
+    """The checkpoint folder of a training work dir, or ``path`` itself if it is one.
+
+    Raises:
+        FileNotFoundError: ``path`` is missing or holds no checkpoints.
+        ValueError: ``path`` is a work dir of several runs (``config.variants``); the message
+            lists them, to pass one.
+    """
     path = Path(path)
-    return path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    if not path.is_dir():
+        raise FileNotFoundError(f"--checkpoint {path}: folder not found")
+    if (path / "checkpoints").is_dir():
+        return path / "checkpoints"
+    if any(p.is_dir() and p.name.isdigit() for p in path.iterdir()):
+        return path  # a checkpoints/ folder itself
+    runs = sorted(p.name for p in path.iterdir() if (p / "checkpoints").is_dir())
+    if runs:
+        listing = ", ".join(f"{r}/" for r in runs)
+        raise ValueError(f"--checkpoint {path} holds {len(runs)} runs ({listing}); pass one of them, e.g. "
+                         f"--checkpoint {path / runs[0]}")
+    raise FileNotFoundError(f"--checkpoint {path}: no checkpoints/ folder in it (not a training work dir)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,8 +98,6 @@ def load_model(checkpoint: str | os.PathLike, *, step: int | None = None) -> Tra
             do not are reported in ``TrainedModel.skipped`` and logged).
     """
     directory = checkpoint_dir(checkpoint)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"--checkpoint {checkpoint}: folder not found")
     with Checkpointer(directory, read_only=True) as ckpt:
         if step is None:
             step, (graphdef, params, run), skipped = ckpt.newest_restorable(lambda s: _restore_run(ckpt, s))

@@ -35,7 +35,16 @@ import numpy as np
 from train._io import atomic_save, write_json
 from train.data.cases import Case, foreground_mask
 
-__all__ = ["DEFAULT_LABELS", "image_path", "read_dataset", "read_dataset_json", "read_images", "write_dataset"]
+__all__ = [
+    "DEFAULT_LABELS",
+    "image_path",
+    "read_case",
+    "read_dataset",
+    "read_dataset_json",
+    "read_images",
+    "scan_images",
+    "write_dataset",
+]
 
 DEFAULT_LABELS: dict[str, int] = {"background": 0, "lesion": 1}
 _ENDINGS = (".nii.gz", ".nii")
@@ -154,25 +163,67 @@ def _strip_ending(path: Path, ending: str) -> str:
     return path.name[: -len(ending)]
 
 
-def _scan_images(folder: Path, ending: str, n_channels: int) -> dict[str, dict[int, Path]]:
-    """Map case name -> channel id -> file for an images folder; checks names and completeness."""
+def scan_images(folder: str | os.PathLike, *, file_ending: str,
+                n_channels: int) -> tuple[dict[str, dict[int, Path]], list[Exception]]:
+    """The cases of an images folder without reading them: ``(cases, problems)``.
+
+    ``cases`` maps each complete case's name to ``{channel id: file}``; ``problems`` holds one
+    error (naming the file) per entry that is not part of a complete case: a file name that is not
+    ``<case>_<XXXX><file_ending>``, a channel id beyond ``n_channels``, a case missing a channel
+    file, a sub-folder. A reader that must fail on the first problem raises ``problems[0]``; a
+    predictor skips those entries and reports them.
+    """
+    folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: folder not found")
     cases: dict[str, dict[int, Path]] = {}
-    for p in _list_dir(folder):
-        m = _CHANNEL_FILE.match(_strip_ending(p, ending))
+    problems: list[Exception] = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith("."):
+            continue
+        if not p.is_file():
+            problems.append(ValueError(f"{p}: unexpected entry (not a file) in {folder.name}/"))
+            continue
+        if not p.name.endswith(file_ending):
+            problems.append(ValueError(f"{p}: file name does not end with the data set's file_ending "
+                                       f"{file_ending!r}"))
+            continue
+        m = _CHANNEL_FILE.match(p.name[: -len(file_ending)])
         if m is None:
-            raise ValueError(f"{p}: image file name must be <case>_<XXXX>{ending} with a 4-digit channel id")
+            problems.append(ValueError(f"{p}: image file name must be <case>_<XXXX>{file_ending} with a 4-digit "
+                                       "channel id"))
+            continue
         channel = int(m["channel"])
         if channel >= n_channels:
-            raise ValueError(f"{p}: channel id {channel:04d} is not in dataset.json channel_names (0-{n_channels - 1})")
+            problems.append(ValueError(f"{p}: channel id {channel:04d} is not in dataset.json channel_names "
+                                       f"(0-{n_channels - 1})"))
+            continue
         cases.setdefault(m["case"], {})[channel] = p
-    for case, files in cases.items():
-        for c in range(n_channels):
-            if c not in files:
-                missing = folder / f"{case}_{c:04d}{ending}"
-                raise FileNotFoundError(f"{missing}: missing channel file {c:04d} of case {case!r}")
+    for case in sorted(cases):
+        missing = [c for c in range(n_channels) if c not in cases[case]]
+        if missing:
+            path = folder / f"{case}_{missing[0]:04d}{file_ending}"
+            problems.append(FileNotFoundError(f"{path}: missing channel file {missing[0]:04d} of case {case!r}"))
+            del cases[case]
+    return cases, problems
+
+
+def _scan_images(folder: Path, ending: str, n_channels: int) -> dict[str, dict[int, Path]]:
+    """:func:`scan_images` for readers that stop at the first problem."""
+    cases, problems = scan_images(folder, file_ending=ending, n_channels=n_channels)
+    if problems:
+        raise problems[0]
     return cases
+
+
+def read_case(name: str, files: Mapping[int, Path], *, channel_names: Sequence[str],
+              domain: str) -> Case:
+    """One unlabeled raw case from its channel files (``{channel id: file}``, see :func:`scan_images`).
+
+    Raises ``ValueError`` naming the file for everything :func:`read_dataset` checks.
+    """
+    meta = {"channel_names": {str(i): str(n) for i, n in enumerate(channel_names)}, "labels": {"background": 0}}
+    return _read_case(name, dict(files), None, meta, domain)
 
 
 def _read_case(
