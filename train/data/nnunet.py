@@ -15,7 +15,9 @@ The reader validates everything and raises ``ValueError`` (``FileNotFoundError``
 files) naming the offending file: missing channel files, images without labels and labels without
 images, unexpected file names, shape or affine mismatches between the channels and the label,
 non-integer or unknown label values, NaN / Inf voxels, unreadable or truncated files, and a
-malformed ``dataset.json`` (including the nnU-Net v1 label direction ``{"0": "background"}``).
+malformed ``dataset.json`` (including the nnU-Net v1 label direction ``{"0": "background"}``),
+and NaN, zero or negative voxel sizes in a header (which would otherwise resample an image to a
+few voxels).
 Nothing is skipped silently; only hidden files (names starting with ".") are ignored.
 """
 
@@ -31,6 +33,7 @@ from typing import Any
 
 import nibabel as nib
 import numpy as np
+from nibabel.openers import ImageOpener
 
 from train._io import atomic_save, write_json
 from train.data.cases import Case, foreground_mask
@@ -142,7 +145,19 @@ def _load_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
         raise ValueError(f"{path}: expected a 2D (H, W[, 1]) or 3D (D, H, W) image, got shape {data.shape}")
     if not np.issubdtype(data.dtype, np.number) or np.iscomplexobj(data):
         raise ValueError(f"{path}: expected real numeric voxels, got dtype {data.dtype}")
+    voxel = _stored_voxel_size(path, type(img.header))[: data.ndim]
+    if len(voxel) < data.ndim or not all(np.isfinite(z) and z > 0 for z in voxel):
+        raise ValueError(f"{path}: voxel size {voxel} mm (header pixdim) must be finite and positive on every "
+                         f"spatial axis; fix the header (e.g. nibabel's header.set_zooms)")
     return data, affine, zooms
+
+
+def _stored_voxel_size(path: Path, header_class: type) -> tuple[float, ...]:
+    """The header's pixdim as stored: nibabel replaces a zero voxel size by 1 (with a log message) when
+    it loads a header, which would hide a broken header; read it unchecked."""
+    with ImageOpener(str(path)) as f:
+        header = header_class.from_fileobj(f, check=False)
+    return tuple(float(z) for z in header["pixdim"][1:4])
 
 
 def _list_dir(folder: Path) -> list[Path]:

@@ -7,6 +7,7 @@ import gzip
 import json
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -159,6 +160,24 @@ def _affine_mismatch(root):
     return _img(root).name
 
 
+def _set_voxel_size(path, axis, value):
+    """Writes ``value`` into the stored header's pixdim[1 + axis] (nibabel itself would not write a 0)."""
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    offset = 76 + 4 * (1 + axis)  # NIfTI-1: pixdim is float32[8] at byte 76
+    raw[offset : offset + 4] = struct.pack("<f", value)
+    path.write_bytes(gzip.compress(bytes(raw)))
+
+
+def _voxel_size_nan(root):
+    _set_voxel_size(_img(root, ch=0), 0, np.nan)
+    return _img(root, ch=0).name
+
+
+def _voxel_size_zero(root):
+    _set_voxel_size(_img(root, ch=0), 1, 0.0)
+    return _img(root, ch=0).name
+
+
 def _label_shape_mismatch(root):
     _rewrite(_lab(root), _load(_lab(root))[:, :-1])
     return _lab(root).name
@@ -288,6 +307,8 @@ BAD = [
     _missing_channel,
     _shape_mismatch,
     _affine_mismatch,
+    _voxel_size_nan,
+    _voxel_size_zero,
     _label_shape_mismatch,
     _label_affine_mismatch,
     _label_non_integer,
@@ -319,6 +340,13 @@ def test_bad_input_error_names_file(root, corrupt):
     with pytest.raises((ValueError, FileNotFoundError)) as info:
         read_dataset(root)
     assert name in str(info.value)
+
+
+@pytest.mark.parametrize("corrupt", [_voxel_size_nan, _voxel_size_zero])
+def test_a_bad_voxel_size_is_an_error_not_a_resampling_to_one_voxel(root, corrupt):
+    corrupt(root)
+    with pytest.raises(ValueError, match=r"voxel size \(.*\) mm \(header pixdim\) must be finite and positive"):
+        read_dataset(root)
 
 
 def test_v1_label_direction_message(root):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import stat
 from pathlib import Path
@@ -150,3 +151,38 @@ def test_default_cache_inside_dataset(tmp_path: Path, monkeypatch):
     load_dataset(root)
     load_dataset(root)
     assert len(calls) == 1 and (root / ".preprocessed").is_dir()
+
+
+def test_a_damaged_cache_file_is_named_and_its_entry_rebuilt(tmp_path, monkeypatch, caplog):
+    root = write_dataset(tmp_path / "Dataset594_Bad", phantom_cases(n=2, dims=2, shape=(24, 24), seed=4))
+    cache = tmp_path / "cache"
+    first = load_dataset(root, cache_dir=cache)
+    (npz,) = [p for p in cache.rglob("00001.npz")]
+    npz.write_bytes(npz.read_bytes()[:100])  # cut short (a full disk, a copy that stopped)
+    calls = _counting_reader(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="train.data.preprocess"):
+        again = load_dataset(root, cache_dir=cache)
+    assert f"preprocessing cache file {npz} is unreadable" in caplog.text and "rebuilding" in caplog.text
+    assert len(calls) == 1  # rebuilt from the NIfTI files
+    np.testing.assert_array_equal(again[1].image, first[1].image)
+    caplog.clear()
+    load_dataset(root, cache_dir=cache)
+    assert len(calls) == 1 and "unreadable" not in caplog.text  # the rebuilt entry is a hit
+    (manifest,) = list(cache.rglob("manifest.json"))
+    manifest.write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="train.data.preprocess"):
+        load_dataset(root, cache_dir=cache)
+    assert f"preprocessing cache file {manifest} is unreadable" in caplog.text and len(calls) == 2
+
+
+def test_an_unwritable_data_folder_trains_uncached_and_says_to_set_cache_dir(tmp_path, monkeypatch, caplog):
+    root = write_dataset(tmp_path / "Dataset593_RO", phantom_cases(n=1, dims=2, shape=(24, 24), seed=5))
+    (root / ".preprocessed").write_text("")  # the cache folder cannot be created (as in a read-only folder)
+    with caplog.at_level(logging.WARNING, logger="train.data.preprocess"):
+        cases = load_dataset(root)
+    assert len(cases) == 1 and cases[0].crop_box is not None
+    assert "cannot write the preprocessing cache" in caplog.text and "--config.data.cache_dir=DIR" in caplog.text
+    calls = _counting_reader(monkeypatch)
+    load_dataset(root, cache_dir=tmp_path / "cache")  # with cache_dir set, it caches there
+    load_dataset(root, cache_dir=tmp_path / "cache")
+    assert len(calls) == 1 and list((tmp_path / "cache").rglob("manifest.json"))
