@@ -138,26 +138,39 @@ def predict_case(predict, params, case: Case, config: ml_collections.ConfigDict)
 
 
 def evaluate(graphdef: nnx.GraphDef, params: Any, domains: Mapping[str, Sequence[tuple[Case, Case]]],
-             config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str, Any]:
-    """Predicts every evaluation case (no augmentation) and writes ``summary.json``.
+             config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, run: str | None = None,
+             progress: bool = False) -> dict[str, Any]:
+    """Predicts every evaluation case (no augmentation), writes ``summary.json`` and ``prediction.png``.
 
     Metrics (see :mod:`train.report.metrics`) are computed on the raw image grid (predictions pasted
     back with :func:`train.data.preprocess.uncrop`), so nDSC's voxel count N is the whole scan as in the
     Shifts challenge.
+
+    Args:
+        graphdef, params: the model (:class:`train.step.TrainState` params).
+        domains: ``{domain: [(raw case, preprocessed case), ...]}`` (:func:`train.data.sources.evaluation_domains`).
+        config: the run's config (patch size, ``eval`` section).
+        workdir: where ``summary.json`` and ``prediction.png`` go.
+        run: the run's name in the figure's title (default: the work dir's name).
+        progress: a progress bar over the cases (tqdm).
     """
+    from tqdm.auto import tqdm
+
+    run = Path(workdir).name if run is None else run
     predict = jax.jit(make_predict_fn(graphdef))
     ev = config.eval
     rows, examples = [], {}
-    for domain, pairs in domains.items():
-        for raw, pre in pairs:
-            pred = uncrop(predict_case(predict, params, pre, config), pre).astype(bool)
-            target = raw.label == LESION_CLASS
-            row = lesion_metrics.case_metrics(pred, target, r=float(ev.ndsc_r), iou_threshold=float(ev.iou_threshold),
-                                              connectivity=int(ev.connectivity), min_size=int(ev.min_lesion_size),
-                                              voxel_volume=float(np.prod(raw.spacing)))
-            rows.append({"case": raw.name, "domain": domain, **row})
-            examples.setdefault(domain, (raw, pred))
+    pairs_of = [(domain, raw, pre) for domain, pairs in domains.items() for raw, pre in pairs]
+    for domain, raw, pre in tqdm(pairs_of, desc=f"evaluate {run}", unit="case", disable=not progress,
+                                 dynamic_ncols=True):
+        pred = uncrop(predict_case(predict, params, pre, config), pre).astype(bool)
+        target = raw.label == LESION_CLASS
+        row = lesion_metrics.case_metrics(pred, target, r=float(ev.ndsc_r), iou_threshold=float(ev.iou_threshold),
+                                          connectivity=int(ev.connectivity), min_size=int(ev.min_lesion_size),
+                                          voxel_volume=float(np.prod(raw.spacing)))
+        rows.append({"case": raw.name, "domain": domain, **row})
+        examples.setdefault(domain, (raw, pred))
     summary = summarize(rows)
     write_summary(Path(workdir) / "summary.json", summary)
-    plot_predictions(examples, Path(workdir) / "prediction.png")
+    plot_predictions(examples, Path(workdir) / "prediction.png", run=run)
     return summary

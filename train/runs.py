@@ -18,14 +18,14 @@ import ml_collections
 
 from train._io import write_text
 from train.config import check_config
-from train.data.sources import evaluation_domains
+from train.data.sources import GROUP_NOTES, domain_groups, evaluation_domains
 from train.evaluate import evaluate
 from train.lock import WorkdirLock
 from train.loop import train
 from train.report.plots import plot_training_curves
 from train.report.summaries import format_table
 
-__all__ = ["train_and_evaluate", "variant_config"]
+__all__ = ["train_and_evaluate", "variant_config", "where_lines"]
 
 
 def variant_config(config: ml_collections.ConfigDict, *, preset: str | None = None,
@@ -68,18 +68,40 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     variants = tuple(config.variants)
     runs = ({v: variant_config(config, preset=v) for v in variants} if variants
             else {config.randconv.preset: config})
+    run_dirs = {name: workdir / name if variants else workdir for name in runs}
     with contextlib.ExitStack() as stack:
         if variants:  # the runs' folders are locked one by one; the top folder (results.txt) throughout
             stack.enter_context(WorkdirLock(workdir))
         domains = evaluation_domains(config)
-        summaries = {}
+        summaries, steps = {}, {}
         for name, cfg in runs.items():
-            run_dir = workdir / name if variants else workdir
+            run_dir, label = run_dirs[name], f"{workdir.name}/{name}" if variants else workdir.name
             with WorkdirLock(run_dir) as lock:  # through training and evaluation
                 result = train(cfg, run_dir, resume=resume, progress=progress, lock=lock)
-                plot_training_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")
-                summaries[name] = evaluate(result.graphdef, result.state.params, domains, cfg, run_dir)
-        table = format_table(summaries)
+                plot_training_curves(run_dir / "metrics.jsonl", run_dir / "curves.png", run=label)
+                summaries[name] = evaluate(result.graphdef, result.state.params, domains, cfg, run_dir, run=label,
+                                           progress=progress)
+                steps[name] = int(result.state.step)
+        groups = domain_groups(config)
+        legend = "\n".join(f"  {g}: {GROUP_NOTES[g]}" for g in dict.fromkeys(groups.values()))
+        table = (f"{format_table(summaries, groups=groups)}\n\nmean ± std over each domain's evaluation cases; "
+                 f"groups:\n{legend}")
         write_text(workdir / "results.txt", table + "\n")
     print(table)
+    print(where_lines(workdir, run_dirs, steps))
     return summaries
+
+
+def where_lines(workdir: Path, run_dirs: Mapping[str, Path], steps: Mapping[str, int]) -> str:
+    """The closing lines of a run: where its table, summaries, figures and checkpoints are."""
+    dirs = list(run_dirs.values())
+    rows = [
+        ("results table", f"{workdir / 'results.txt'} (the table above)"),
+        ("summaries", ", ".join(str(d / "summary.json") for d in dirs) + " (every case, per domain, overall)"),
+        ("figures", ", ".join(f"{d / 'prediction.png'}, {d / 'curves.png'}" for d in dirs)),
+        ("checkpoints", ", ".join(f"{run_dirs[n] / 'checkpoints'} (step {steps[n]})" for n in run_dirs)),
+        ("TensorBoard", f"tensorboard --logdir {workdir}"),
+        ("predict", f"python -m train.predict --checkpoint {dirs[-1]} --input DIR --output DIR"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k + ':':<{width + 1}} {v}" for k, v in rows)

@@ -19,9 +19,10 @@ def run_module(*args, check=True, timeout=600):
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
-    """``python -m train --config train/configs/smoke.py`` once: ``(workdir, CompletedProcess)``."""
+    """``python -m train --config train/configs/smoke.py`` once, with its progress bars:
+    ``(workdir, CompletedProcess)``."""
     workdir = tmp_path_factory.mktemp("smoke")
-    proc = run_module("train", "--config", "train/configs/smoke.py", "--workdir", str(workdir), "--noprogress")
+    proc = run_module("train", "--config", "train/configs/smoke.py", "--workdir", str(workdir))
     return workdir, proc
 
 

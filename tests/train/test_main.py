@@ -12,6 +12,19 @@ from tests.train.conftest import run_module
 def test_cli_smoke_run_writes_everything(smoke_run):
     workdir, proc = smoke_run
     assert "site_e_3t_ti2500" in proc.stdout and "ndsc" in proc.stdout
+    table = proc.stdout.splitlines()
+    source = next(line for line in table if " site_a_1.5t " in line)
+    shifted = next(line for line in table if " site_e_3t_ti2500 " in line)
+    assert " source " in source and " strong shift " in shifted  # the table marks the groups
+    assert "strong shift: a scanner whose FLAIR does not null CSF" in proc.stdout
+    last = table[-6:]  # the last lines say where everything is
+    assert last[0] == f"results table: {workdir / 'results.txt'} (the table above)"
+    assert last[1].startswith(f"summaries:     {workdir / 'summary.json'}")
+    assert last[2] == f"figures:       {workdir / 'prediction.png'}, {workdir / 'curves.png'}"
+    assert last[3] == f"checkpoints:   {workdir / 'checkpoints'} (step 4)"
+    assert last[4] == f"TensorBoard:   tensorboard --logdir {workdir}"
+    assert last[5].startswith("predict:       python -m train.predict --checkpoint")
+    assert "evaluate smoke" in proc.stderr  # evaluation shows progress
     summary = json.loads((workdir / "summary.json").read_text())
     assert set(summary["per_domain"]) == {"site_a_1.5t", "site_e_3t_ti2500"}
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]

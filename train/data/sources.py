@@ -15,12 +15,58 @@ import ml_collections
 
 from train.data.cases import Case
 from train.data.nnunet import read_dataset
-from train.data.phantom import SCANNERS
+from train.data.phantom import SCANNERS, SOURCE_SCANNER
 from train.data.phantom_data import phantom_cases
 from train.data.preprocess import load_dataset, preprocess_case
 from train.rng import PHANTOM_EVAL_OFFSET
 
-__all__ = ["domain_name", "evaluation_domains", "is_phantom", "phantom_source", "training_cases"]
+__all__ = [
+    "GROUP_NOTES",
+    "PHANTOM_SHIFTS",
+    "domain_groups",
+    "domain_name",
+    "evaluation_domains",
+    "is_phantom",
+    "phantom_source",
+    "training_cases",
+]
+
+PHANTOM_SHIFTS = {
+    "site_b_3t": "mild shift",
+    "site_c_1.5t_se": "mild shift",
+    "site_d_lowfield": "mild shift",
+    "site_e_3t_ti2500": "strong shift",
+}
+"""How far each phantom scanner is from the source scanner ``site_a_1.5t`` (see
+:mod:`train.data.phantom`): the mild ones change field strength, noise, bias, resolution or the T1w
+sequence but keep every contrast ordering; ``site_e_3t_ti2500``'s FLAIR does not null CSF, so CSF is
+brighter than white matter there (the ordering flips)."""
+
+GROUP_NOTES = {
+    "source": "the training scanner / data set, on held-out subjects",
+    "mild shift": "other scanners, same contrast orderings (field strength, noise, bias, resolution)",
+    "strong shift": "a scanner whose FLAIR does not null CSF: the contrast ordering flips",
+    "unseen": "another scanner or data set",
+}
+"""What each group of :func:`domain_groups` means (printed under the results table)."""
+
+
+def domain_groups(config: ml_collections.ConfigDict) -> dict[str, str]:
+    """``{domain: group}`` of the evaluation domains: ``"source"`` for the training domain, the
+    :data:`PHANTOM_SHIFTS` group of a phantom scanner when the source is ``site_a_1.5t``, else
+    ``"unseen"``."""
+    data = config.data
+    specs = [s for spec in data.eval_domains for s in (SCANNERS if spec == "all" else [spec])]
+    out = {}
+    for spec in dict.fromkeys(specs):
+        if domain_name(spec) == domain_name(data.source):
+            out[domain_name(spec)] = "source"
+        elif data.source == SOURCE_SCANNER and spec in PHANTOM_SHIFTS:
+            out[domain_name(spec)] = PHANTOM_SHIFTS[spec]
+        else:
+            out[domain_name(spec)] = "unseen"
+    return out
+
 
 def is_phantom(spec: str) -> bool:
     """Whether ``spec`` names a phantom scanner (else it is a data set folder)."""

@@ -97,13 +97,17 @@ TABLE_METRICS = ("dice", "ndsc", "lesion_f1", "lesion_tpr", "lesion_ppv")
 """The columns of :func:`format_table` by default."""
 
 
-def format_table(summaries: Mapping[str, Mapping[str, Any]], metrics: Sequence[str] = TABLE_METRICS) -> str:
-    """A per-domain text table (mean ± std) of one or more runs' ``summary.json`` contents."""
-    header = ["run", "domain", "n"] + list(metrics)
+def format_table(summaries: Mapping[str, Mapping[str, Any]], metrics: Sequence[str] = TABLE_METRICS, *,
+                 groups: Mapping[str, str] | None = None) -> str:
+    """A per-domain text table (mean ± std over the domain's cases) of one or more runs' ``summary.json``
+    contents; with ``groups`` (``{domain: group}``, e.g. :func:`train.data.sources.domain_groups`) a
+    column says which group each domain belongs to (the source, a mild or a strong shift)."""
+    header = ["run", "domain", *(["group"] if groups else []), "n"] + list(metrics)
     lines = []
     for run, summary in summaries.items():
         for domain, stats in summary["per_domain"].items():
-            cells = [run, domain, str(next(iter(stats.values()))["n"]) if stats else "0"]
+            cells = [run, domain, *([groups.get(domain, "")] if groups else []),
+                     str(next(iter(stats.values()))["n"]) if stats else "0"]
             for m in metrics:
                 s = stats.get(m)
                 cells.append(_mean_std(s))

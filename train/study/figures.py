@@ -16,10 +16,19 @@ from train.rng import Stream, stream_key
 from train.step import make_predict_fn
 from train.study.scores import sweep_grids
 
-__all__ = ["plot_gallery", "plot_predictions", "plot_sweep"]
+__all__ = [
+    "gallery_figure",
+    "plot_gallery",
+    "plot_predictions",
+    "plot_sweep",
+    "predictions_figure",
+    "sweep_figure",
+]
 
 
-def plot_sweep(sweep, source, path: Path) -> None:
+def sweep_figure(sweep, source, *, study: str):
+    """Heatmaps over depth L x kernel size k of the seed RC: unseen-scanner Dice, validation Dice, and the
+    two training-free diagnostics, under a title naming the study."""
     depths, ks, g = sweep_grids(sweep, source)
     panels = [("ood", "OOD Dice (mean over unseen scanners)"), ("val", "source validation Dice"),
               ("structure", "structure kept S"), ("variety", "appearance varied V")]
@@ -36,11 +45,13 @@ def plot_sweep(sweep, source, path: Path) -> None:
             for j in range(len(ks)):
                 ax.text(j, i, f"{g[key][i, j]:.2f}", ha="center", va="center", color="w", fontsize=7)
         fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.suptitle(f"study {study}: seed RC sweep over depth L x kernel size k (means over sweep seeds)", fontsize=10)
     fig.tight_layout()
-    atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=90))
+    return fig
 
 
-def plot_gallery(config, case, path: Path, draws: int = 4) -> None:
+def gallery_figure(config, case, *, study: str, draws: int = 4):
+    """One row per augmenting method: a source-validation slice (FLAIR) and ``draws`` augmentations of it."""
     methods = [(n, m) for n, m in config.study.methods.items() if m["preset"] != "none" or m["intensity"]]
     fig = new_figure(figsize=(1.8 * (draws + 1), 1.8 * len(methods)))
     axes = fig.subplots(len(methods), draws + 1, squeeze=False)
@@ -62,11 +73,14 @@ def plot_gallery(config, case, path: Path, draws: int = 4) -> None:
     axes[0][0].set_title("input (FLAIR)", fontsize=7)
     for j in range(draws):
         axes[0][j + 1].set_title(f"draw {j + 1}", fontsize=7)
+    fig.suptitle(f"study {study}: augmentation gallery (FLAIR channel of one source-validation slice)", fontsize=9)
     fig.tight_layout()
-    atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=60))
+    return fig
 
 
-def plot_predictions(config, workdir: Path, seed: int, best: str, domains, path: Path) -> None:
+def predictions_figure(config, workdir: Path, seed: int, best: str, domains, *, study: str):
+    """One row per test scanner: FLAIR, the reference lesions and the predictions of the baseline and of
+    ``best`` (seed ``seed``) on the test case with the largest lesion load."""
     shown = [n for n in ("baseline", best) if (workdir / "runs" / n / f"seed{seed}").exists()]
     models = {}
     for n in shown:
@@ -94,5 +108,24 @@ def plot_predictions(config, workdir: Path, seed: int, best: str, domains, path:
     titles = ["FLAIR", "reference"] + [f"{n} (seed {seed})" for n in shown]
     for ax, t in zip(axes[0], titles, strict=True):
         ax.set_title(t, fontsize=7)
+    fig.suptitle(f"study {study}: test predictions, seed {seed} (reference green, prediction red)", fontsize=9)
     fig.tight_layout()
-    atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=90))
+    return fig
+
+
+def plot_sweep(sweep, source, path: Path, *, study: str) -> Path:
+    """Writes :func:`sweep_figure` to ``path`` (PNG)."""
+    fig = sweep_figure(sweep, source, study=study)
+    return atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=90))
+
+
+def plot_gallery(config, case, path: Path, *, study: str, draws: int = 4) -> Path:
+    """Writes :func:`gallery_figure` to ``path`` (PNG)."""
+    fig = gallery_figure(config, case, study=study, draws=draws)
+    return atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=60))
+
+
+def plot_predictions(config, workdir: Path, seed: int, best: str, domains, path: Path, *, study: str) -> Path:
+    """Writes :func:`predictions_figure` to ``path`` (PNG)."""
+    fig = predictions_figure(config, workdir, seed, best, domains, study=study)
+    return atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=90))

@@ -18,13 +18,14 @@ import numpy as np
 from train.data.phantom import SCANNERS
 from train.study.scores import domain_means, ood_mean, sweep_grids, val_domain
 
-__all__ = ["METRICS", "METRIC_NAMES", "render_report"]
+__all__ = ["METRICS", "METRIC_NAMES", "fmt", "metric_table", "render_report", "welch_p"]
 
 METRICS = ("dice", "ndsc", "lesion_f1")
 METRIC_NAMES = {"dice": "Dice", "ndsc": "nDSC", "lesion_f1": "lesion F1"}
 
 
 def fmt(values: Sequence[float]) -> str:
+    """``"mean ± std"`` (NaN-aware, population std) with three decimals, or ``"n/a"``."""
     v = np.asarray(values, float)
     if v.size == 0 or np.all(np.isnan(v)):
         return "n/a"
@@ -32,6 +33,7 @@ def fmt(values: Sequence[float]) -> str:
 
 
 def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided p of Welch's t-test; NaN with fewer than two values per side or no spread at all."""
     from scipy import stats
 
     a, b = np.asarray(a, float), np.asarray(b, float)
@@ -49,7 +51,8 @@ def _versions() -> str:
     return ", ".join(out)
 
 
-def _metric_table(results, source, metric) -> str:
+def metric_table(results, source, metric) -> str:
+    """A Markdown table: one row per method, mean ± std over seeds per scanner and of the unseen mean."""
     unseen = [d for d in SCANNERS if d != source]
     head = ["method", f"{source} (in-domain)", *unseen, "unseen mean"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -195,7 +198,7 @@ def render_report(config, results, sweep, best, *, command, wall_s, runs_s, figu
         "",
     ]
     for metric in METRICS:
-        parts += [f"## {METRIC_NAMES[metric]}", "", _metric_table(results, source, metric), ""]
+        parts += [f"## {METRIC_NAMES[metric]}", "", metric_table(results, source, metric), ""]
     if comparison:
         parts += ["## Against the baseline (Dice)", "",
                   f"Welch t-test over {len(seeds)} seeds per method; with so few seeds only large effects can "

@@ -68,7 +68,8 @@ def run_one(cfg: ml_collections.ConfigDict, run_dir: Path, domains: Mapping) -> 
         if summary_path.exists():
             return json.loads(summary_path.read_text())
         result = train(cfg, run_dir, progress=False, resume=(run_dir / "checkpoints").exists(), lock=lock)
-        return evaluate(result.graphdef, result.state.params, domains, cfg, run_dir)
+        return evaluate(result.graphdef, result.state.params, domains, cfg, run_dir,
+                        run=f"{run_dir.parent.name}/{run_dir.name}")
 
 
 def _run_seconds(run_dir: Path) -> float:
@@ -168,10 +169,12 @@ def _run_study(config: ml_collections.ConfigDict, workdir: Path, command: str) -
     report.parent.mkdir(parents=True, exist_ok=True)
     figures = report.parent / "results"
     figures.mkdir(exist_ok=True)
-    plot_sweep(sweep, source, figures / "sweep.png")
-    plot_gallery(config, domains(seeds[0])[val_domain(source)][0][1], figures / "gallery.png")
+    plot_sweep(sweep, source, figures / "sweep.png", study=workdir.name)
+    plot_gallery(config, domains(seeds[0])[val_domain(source)][0][1], figures / "gallery.png",
+                 study=workdir.name)
     best = best_by_validation(results, source)
-    plot_predictions(config, workdir, seeds[0], best, domains(seeds[0]), figures / "predictions.png")
+    plot_predictions(config, workdir, seeds[0], best, domains(seeds[0]), figures / "predictions.png",
+                     study=workdir.name)
     wall = time.perf_counter() - t_start
     runs_s = sum(_run_seconds(d) for d in run_dirs)
     text = render_report(config, results, sweep, best, command=command, wall_s=wall, runs_s=runs_s, figures=figures,

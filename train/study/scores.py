@@ -18,6 +18,7 @@ def val_domain(source: str) -> str:
 
 
 def domain_means(summary: Mapping, metric: str) -> dict[str, float]:
+    """``{domain: mean of metric}`` of one run's ``summary.json`` (NaN where the metric has no value)."""
     out = {}
     for domain, stats in summary["per_domain"].items():
         s = stats.get(metric)
@@ -26,11 +27,14 @@ def domain_means(summary: Mapping, metric: str) -> dict[str, float]:
 
 
 def ood_mean(per_domain: Mapping[str, float], source: str) -> float:
+    """The mean over the phantom scanners other than ``source`` (the unseen ones), ignoring NaN."""
     vals = [v for d, v in per_domain.items() if d != source and d in SCANNERS]
     return float(np.nanmean(vals)) if vals else float("nan")
 
 
 def sweep_grids(sweep, source):
+    """``(depths, kernel_sizes, grids)``: per sweep setting (L, k), the unseen-mean, validation and
+    in-domain Dice (means over the setting's seeds) and the two diagnostics, as ``(L, k)`` arrays."""
     depths = sorted({s["depth"] for s in sweep})
     ks = sorted({s["kernel_size"] for s in sweep})
     grids = {n: np.full((len(depths), len(ks)), np.nan) for n in ("ood", "val", "id", "structure", "variety")}

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from train.report.summaries import summarize, write_summary
+from train.report.summaries import format_table, summarize, write_summary
 
 
 def _rows():
@@ -49,3 +49,15 @@ def test_write_summary_round_trip(tmp_path):
     assert loaded["per_domain"]["in"]["dice"]["n"] == 3
     assert loaded["overall"]["dice"]["mean"] == pytest.approx(0.575)
     assert [p.name for p in path.parent.iterdir()] == ["summary.json"]  # no temp file left behind
+
+
+def test_format_table_marks_each_domains_group():
+    s = summarize(_rows())
+    plain = format_table({"run1": s}, metrics=("dice",)).splitlines()
+    assert plain[0].split() == ["run", "domain", "n", "dice"]
+    assert plain[2].split() == ["run1", "in", "3", "0.700", "±", "0.163"]
+    grouped = format_table({"run1": s}, metrics=("dice",), groups={"in": "source", "out": "strong shift"})
+    lines = grouped.splitlines()
+    assert lines[0].split() == ["run", "domain", "group", "n", "dice"]
+    assert lines[2].split()[:4] == ["run1", "in", "source", "3"]
+    assert lines[3].split()[:5] == ["run1", "out", "strong", "shift", "1"]

@@ -4,6 +4,8 @@ import json
 
 from train.configs import study_2d
 from train.study import run_study
+from train.study.figures import predictions_figure
+from train.study.runner import _domains_for_seed, run_config
 
 
 def test_study_smoke_writes_report_and_figures_and_resumes(tmp_path):
@@ -19,3 +21,8 @@ def test_study_smoke_writes_report_and_figures_and_resumes(tmp_path):
     mtime = summary.stat().st_mtime
     run_study(config, tmp_path)  # finished runs are loaded, not retrained
     assert summary.stat().st_mtime == mtime
+    domains = _domains_for_seed(run_config(config, {"preset": "none", "intensity": False}, 0), 1)
+    fig = predictions_figure(config, tmp_path, 0, "gin_ipa", domains, study=tmp_path.name)
+    title = f"study {tmp_path.name}: test predictions, seed 0 (reference green, prediction red)"
+    assert fig._suptitle.get_text() == title
+    assert [ax.get_title() for ax in fig.axes[:4]] == ["FLAIR", "reference", "baseline (seed 0)", "gin_ipa (seed 0)"]
