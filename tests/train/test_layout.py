@@ -1,5 +1,5 @@
 """The layout of train/: no import cycles (read from the source with ast), every module importable on
-its own in a fresh interpreter, no lazy module ``__getattr__``."""
+its own in a fresh interpreter, no lazy module ``__getattr__``, one test file per module."""
 
 from __future__ import annotations
 
@@ -135,3 +135,23 @@ def test_every_module_imports_first_in_a_fresh_interpreter():
     proc = subprocess.run([sys.executable, "-c", _IMPORT_EACH, *names], cwd=REPO, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+# The phantom's modules (train.data.phantom*, train.data.figures) are tested by tests/train/test_phantom.py
+# and tests/train/data/test_nnunet.py while they become one package; every other module has its own file.
+_PHANTOM_MODULES = ("train.data.phantom", "train.data.figures")
+
+
+def test_one_test_file_per_module():
+    tests = REPO / "tests" / "train"
+    missing = []
+    for name, path in _modules().items():
+        rel = path.relative_to(TRAIN)
+        if path.name in ("__init__.py", "__main__.py") or rel.parts[0] == "configs" or name.startswith(
+                _PHANTOM_MODULES):
+            continue
+        expected = tests.joinpath(*rel.parts[:-1], f"test_{path.stem.lstrip('_')}.py")
+        if not expected.exists():
+            missing.append(f"{name} -> {expected.relative_to(REPO)}")
+    assert not missing, missing
+    assert (tests / "test_config.py").exists()  # the configs: every shipped one is checked there
