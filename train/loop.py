@@ -69,6 +69,15 @@ def _check_patch(config: ml_collections.ConfigDict, model: UNet) -> None:
                          f"{model.divisor} (2 ** number of U-Net downsamplings)")
 
 
+def _check_devices(config: ml_collections.ConfigDict) -> None:
+    """The batch splits evenly over the devices of ``config.parallel`` (checked before anything is written)."""
+    n = {"single": 1, "mesh": jax.device_count(), "pmap": jax.local_device_count()}[config.parallel]
+    per_process = int(config.data.batch_size) * (jax.process_count() if config.parallel == "mesh" else 1)
+    if per_process % n:
+        raise ValueError(f"data.batch_size {config.data.batch_size} must be divisible by the {n} devices of "
+                         f"parallel={config.parallel!r} (or use --config.parallel=single)")
+
+
 def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
           batches: Iterator[Mapping[str, np.ndarray]] | None = None, in_channels: int | None = None,
           resume: bool = False, progress: bool = True, stop_at: int | None = None,
@@ -98,6 +107,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
         NonFiniteLossError: a NaN/Inf loss; nothing after the last good checkpoint is saved.
     """
     check_config(config)  # before anything is written
+    _check_devices(config)
     workdir = Path(workdir)
     if lock is None:
         with WorkdirLock(workdir):

@@ -156,3 +156,14 @@ def test_a_bad_number_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(ValueError, match="ckpt_every must be >= 1"):
         train(c, workdir, progress=False)
     assert not workdir.exists()
+
+
+def test_a_batch_that_does_not_split_over_the_devices_is_refused_before_anything_is_written(tmp_path):
+    import jax
+
+    assert jax.device_count() == 8  # tests/conftest.py
+    c = smoke.get_config()
+    c.parallel, c.data.batch_size = "mesh", 6
+    with pytest.raises(ValueError, match="data.batch_size 6 must be divisible by the 8 devices of parallel='mesh'"):
+        train(c, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
