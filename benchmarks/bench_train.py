@@ -78,6 +78,14 @@ def _numpy_batch(shape, seed=0):
     return x, (x[..., 0] > 1.5).astype(np.int32), np.abs(x[..., -1]) < 2.5
 
 
+def _optim_config():
+    """The default config's optimizer (AdamW, clip 12); PyTorch's rows use the same values."""
+    sys.path.insert(0, str(ROOT))
+    from train.configs import default
+
+    return default.get_config().optim
+
+
 def _time(fn, n: int) -> list[float]:
     out = []
     for _ in range(n):
@@ -111,7 +119,7 @@ def _jax_rows(m: Model, presets: list[str]) -> dict:
     for impl, preset in specs:
         net = UNet(in_channels=m.batch[-1], num_classes=2, features=m.features, spatial_dims=m.spatial_dims,
                    conv_impl=impl, rngs=nnx.Rngs(0))
-        tx, _ = make_optimizer({"learning_rate": 1e-3, "weight_decay": 1e-4}, 1000)
+        tx, _ = make_optimizer(_optim_config(), 1000)
         graphdef, state0 = create_train_state(net, tx)
         aug = make_augment(preset)
         step = jax.jit(make_train_step(graphdef, tx, augment=aug))
@@ -140,7 +148,8 @@ def _jax_rows(m: Model, presets: list[str]) -> dict:
 
         row = {"step": run_step, "fwd": run_fwd, "fwd_bwd": run_fwd_bwd, "first": first}
         if aug is not None:
-            rc_alone = jax.jit(lambda k, x, mk, aug=aug: aug(k, x, mk))
+            index = jnp.arange(m.batch[0], dtype=jnp.int32)
+            rc_alone = jax.jit(lambda k, x, mk, aug=aug, index=index: aug(k, x, mk, index))
             counter = iter(range(10 ** 9))
             row["rc"] = lambda rc_alone=rc_alone, counter=counter: jax.block_until_ready(
                 rc_alone(jax.random.fold_in(base, next(counter)), x, mask))
@@ -176,7 +185,9 @@ def _torch_rows(m: Model, presets: list[str]) -> dict:
         augs["nnunet_rc"] = ref.NnUNetRC()
     for name, aug in augs.items():
         net = TorchUNet(in_channels=m.batch[-1], num_classes=2, features=m.features, spatial_dims=m.spatial_dims)
-        step = TorchTrainStep(net, augment=aug)
+        o = _optim_config()
+        step = TorchTrainStep(net, learning_rate=o.learning_rate, weight_decay=o.weight_decay,
+                              clip=o.grad_clip_norm, augment=aug)
         t0 = time.perf_counter()
         step(xt, yt)
         first = time.perf_counter() - t0
