@@ -31,6 +31,7 @@ import numpy as np
 from train._io import atomic_save
 from train.data.nnunet import image_path, read_case, read_dataset_json, scan_images
 from train.data.preprocess import preprocess_case, uncrop
+from train.data.sources import target_spacing
 from train.evaluate import load_model, predict_case
 from train.step import make_predict_fn
 
@@ -134,7 +135,7 @@ def predict_folder(checkpoint: str | os.PathLike, input_dir: str | os.PathLike, 
     output_dir.mkdir(parents=True, exist_ok=True)
     predict = jax.jit(make_predict_fn(model.graphdef))
     config = model.config
-    spacing = None if config.data.target_spacing is None else tuple(config.data.target_spacing)
+    spacing = target_spacing(config.data)
     skipped = [(Path(str(p).split(": ")[0]).name, str(p)) for p in inputs.problems]
     written = []
     from tqdm.auto import tqdm

@@ -28,6 +28,7 @@ __all__ = [
     "evaluation_domains",
     "is_phantom",
     "phantom_source",
+    "target_spacing",
     "training_cases",
 ]
 
@@ -84,7 +85,9 @@ def phantom_source(spec: str, data: ml_collections.ConfigDict, *, n: int, seed: 
     return phantom_cases(spec, n=n, dims=int(data.spatial_dims), shape=shape, seed=seed, channels=tuple(data.channels))
 
 
-def _target_spacing(data: ml_collections.ConfigDict) -> tuple[float, ...] | None:
+def target_spacing(data: ml_collections.ConfigDict) -> tuple[float, ...] | None:
+    """``data.target_spacing`` as a tuple (mm per axis), or None (no resampling): the same for training,
+    evaluation and prediction."""
     return None if data.target_spacing is None else tuple(data.target_spacing)
 
 
@@ -92,10 +95,10 @@ def training_cases(config: ml_collections.ConfigDict) -> list[Case]:
     """Preprocessed training cases of ``config.data.source`` (a phantom scanner name or an
     nnU-Net raw data set folder; for a folder the last ``data.n_eval`` cases are held out)."""
     data = config.data
-    if is_phantom(data.source):
-        return [preprocess_case(c) for c in phantom_source(data.source, data, n=int(data.n_train),
-                                                           seed=int(config.seed))]
-    cases = load_dataset(data.source, target_spacing=_target_spacing(data), cache_dir=data.cache_dir)
+    if is_phantom(data.source):  # preprocessed as the evaluation cases are (target_spacing included)
+        return [preprocess_case(c, target_spacing=target_spacing(data))
+                for c in phantom_source(data.source, data, n=int(data.n_train), seed=int(config.seed))]
+    cases = load_dataset(data.source, target_spacing=target_spacing(data), cache_dir=data.cache_dir)
     n_eval = int(data.n_eval)
     if len(cases) <= n_eval:
         raise ValueError(f"data.source {data.source!r} has {len(cases)} cases; need more than data.n_eval={n_eval} "
@@ -120,5 +123,5 @@ def evaluation_domains(config: ml_collections.ConfigDict) -> dict[str, list[tupl
             raw = phantom_source(spec, data, n=n_eval, seed=int(config.seed) + PHANTOM_EVAL_OFFSET)
         else:
             raw = read_dataset(spec)[-n_eval:]
-        out[domain_name(spec)] = [(c, preprocess_case(c, target_spacing=_target_spacing(data))) for c in raw]
+        out[domain_name(spec)] = [(c, preprocess_case(c, target_spacing=target_spacing(data))) for c in raw]
     return out

@@ -31,7 +31,7 @@ from train.augment import make_augment
 from train.config import check_config
 from train.data.phantom_data import phantom_cases
 from train.data.preprocess import preprocess_case
-from train.data.sources import evaluation_domains
+from train.data.sources import evaluation_domains, target_spacing
 from train.evaluate import evaluate
 from train.lock import WorkdirLock
 from train.loop import train
@@ -57,7 +57,7 @@ def _domains_for_seed(cfg: ml_collections.ConfigDict, n_val: int) -> dict:
     source = cfg.data.source
     val = phantom_cases(source, n=n_val, dims=int(cfg.data.spatial_dims), shape=tuple(cfg.data.shape),
                         seed=int(cfg.seed) + PHANTOM_VAL_OFFSET, channels=tuple(cfg.data.channels))
-    domains[val_domain(source)] = [(c, preprocess_case(c)) for c in val]
+    domains[val_domain(source)] = [(c, preprocess_case(c, target_spacing=target_spacing(cfg.data))) for c in val]
     return domains
 
 

@@ -60,3 +60,14 @@ def test_a_folder_holds_out_its_last_cases(tmp_path):
     c.data.cache_dir = str(tmp_path / "cache")
     assert [x.name for x in training_cases(c)] == ["phantom_0000", "phantom_0001", "phantom_0002"]
     assert [raw.name for raw, _ in evaluation_domains(c)["Dataset597_S"]] == ["phantom_0003"]
+
+
+def test_phantom_training_and_evaluation_cases_are_resampled_alike():
+    c = smoke.get_config()
+    c.data.target_spacing = (2.0, 2.0)
+    train_case = training_cases(c)[0]
+    (_, eval_case), = evaluation_domains(c)["site_a_1.5t"]
+    raw_spacing = phantom_cases(n=1, dims=2, shape=(32, 32))[0].spacing
+    assert abs(raw_spacing[0] - 2.0) > 1.0  # the raw grid is far from 2 mm
+    np.testing.assert_allclose(train_case.spacing, (2.0, 2.0), rtol=0.05)  # training was resampled too
+    np.testing.assert_allclose(eval_case.spacing, (2.0, 2.0), rtol=0.05)
