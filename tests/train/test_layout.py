@@ -11,12 +11,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = REPO / "train"
 
-# The phantom's two modules import each other (phantom.main -> phantom_data -> phantom) and the data
-# package hides that behind a lazy __getattr__; both go when those modules become one package. Until
-# then, and only while phantom_data.py exists, that one cycle and that one __getattr__ are tolerated.
-_PHANTOM_SPLIT_PENDING = (TRAIN / "data" / "phantom_data.py").exists()
-_KNOWN_CYCLE = {"train.data.phantom", "train.data.phantom_data"}
-_KNOWN_GETATTR = {"train.data"}
 
 
 def _module_name(path: Path) -> str:
@@ -100,7 +94,7 @@ def test_no_import_cycles_in_train():
     assert "train.loop" in modules and "train.data.loader" in modules
     graph = {name: _imports(path, name, modules) for name, path in modules.items()}
     assert "train.data.cases" in graph["train.data.loader"]  # the reader sees imports
-    cycles = [c for c in _cycles(graph) if not (_PHANTOM_SPLIT_PENDING and c == _KNOWN_CYCLE)]
+    cycles = _cycles(graph)
     assert not cycles, f"import cycles: {[sorted(c) for c in cycles]}"
 
 
@@ -110,8 +104,6 @@ def test_no_lazy_module_getattr():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         if any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body):
             offenders.append(name)
-    if _PHANTOM_SPLIT_PENDING:
-        offenders = [n for n in offenders if n not in _KNOWN_GETATTR]
     assert not offenders
 
 
@@ -137,9 +129,11 @@ def test_every_module_imports_first_in_a_fresh_interpreter():
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
 
-# The phantom's modules (train.data.phantom*, train.data.figures) are tested by tests/train/test_phantom.py
-# and tests/train/data/test_nnunet.py while they become one package; every other module has its own file.
-_PHANTOM_MODULES = ("train.data.phantom", "train.data.figures")
+# The phantom package's signal modules (physics, scanners, render, subject, dataset, fields, measures,
+# figures) are tested together by tests/train/data/phantom/test_phantom.py; every other module has its
+# own file.
+_PHANTOM_MODULES = tuple(f"train.data.phantom.{m}" for m in ("physics", "scanners", "render", "subject", "dataset",
+                                                              "fields", "measures", "figures"))
 
 
 def test_one_test_file_per_module():

@@ -15,8 +15,7 @@ import ml_collections
 
 from train.data.cases import Case
 from train.data.nnunet import read_dataset
-from train.data.phantom import SCANNERS, SOURCE_SCANNER
-from train.data.phantom_data import phantom_cases
+from train.data.phantom import SCANNERS, SOURCE_SCANNER, phantom_cases
 from train.data.preprocess import load_dataset, preprocess_case
 from train.rng import PHANTOM_EVAL_OFFSET
 

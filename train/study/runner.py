@@ -29,7 +29,7 @@ import ml_collections
 from train._io import write_text
 from train.augment import make_augment
 from train.config import check_config
-from train.data.phantom_data import phantom_cases
+from train.data.phantom import phantom_cases
 from train.data.preprocess import preprocess_case
 from train.data.sources import evaluation_domains, target_spacing
 from train.evaluate import evaluate

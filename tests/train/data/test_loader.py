@@ -158,7 +158,7 @@ _KILLED_WITH_WORKERS = textwrap.dedent("""
     import os, signal, sys
     import psutil
     from train.data.loader import make_train_iterator
-    from train.data.phantom_data import phantom_cases
+    from train.data.phantom import phantom_cases
     from train.data.preprocess import preprocess_case
 
     if __name__ == "__main__":  # grain's workers re-import the main module

@@ -15,7 +15,7 @@ from scipy import ndimage
 from train.data.phantom import templates
 from train.data.phantom.templates import MapGrid, derived_maps, template_maps, template_paths
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 
 
 @pytest.fixture(scope="module")
