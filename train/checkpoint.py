@@ -165,6 +165,13 @@ class Checkpointer:
         self._manager.reload()
         return target
 
+    def remove(self, step: int) -> None:
+        """Deletes checkpoint ``step`` (for a checkpoint that is derived data and will be saved again)."""
+        if self.read_only:
+            raise RuntimeError(f"{self.directory}: opened read-only, cannot delete checkpoints")
+        self.wait()
+        self._manager.delete(int(step))
+
     def wait(self) -> None:
         """Blocks until the pending save is committed."""
         self._manager.wait_until_finished()

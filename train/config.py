@@ -212,6 +212,17 @@ def check_config(config: ml_collections.ConfigDict, *, extra_sections: Sequence[
                              f"randconv.preset other than 'none' (got {r.preset!r}) and loss.num_copies >= 2 "
                              f"(got {copies})")
 
+    v = c.validation
+    if v.every is not None:
+        _int(v.every, "validation.every (None: no validation)", lo=1)
+    _int(v.n_cases, "validation.n_cases", lo=1)
+    if v.patience is not None:
+        _int(v.patience, "validation.patience (None: never stop early)", lo=1)
+        if v.every is None:
+            raise ValueError(f"validation.patience is {v.patience} but validation.every is None: early stopping "
+                             "needs validation scores; set validation.every")
+    _float(v.min_delta, "validation.min_delta", lo=0.0, hi=1.0)
+
     e = c.eval
     _float(e.overlap, "eval.overlap", lo=0.0, hi=1.0, hi_open=True)
     _int(e.batch_size, "eval.batch_size", lo=1)

@@ -32,7 +32,7 @@ from train.report.plots import plot_predictions
 from train.report.summaries import summarize, write_summary
 from train.step import create_train_state, make_predict_fn
 
-__all__ = ["LESION_CLASS", "TrainedModel", "evaluate", "load_model", "predict_case"]
+__all__ = ["LESION_CLASS", "TrainedModel", "evaluate", "load_model", "predict_case", "validation_dice"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,9 @@ LESION_CLASS = 1
 def checkpoint_dir(path: str | os.PathLike) -> Path:
     """The checkpoint folder of a training work dir, or ``path`` itself if it is one.
 
+    A work dir trained with validation (``validation.every``) gives its ``best/`` folder, the
+    checkpoint its evaluation used; pass ``<workdir>/checkpoints`` for the last steps instead.
+
     Raises:
         FileNotFoundError: ``path`` is missing or holds no checkpoints.
         ValueError: ``path`` is a work dir of several runs (``config.variants``); the message
@@ -50,6 +53,9 @@ def checkpoint_dir(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"--checkpoint {path}: folder not found")
+    best = path / "best"
+    if best.is_dir() and any(p.is_dir() and p.name.isdigit() for p in best.iterdir()):
+        return best  # the best source-validation checkpoint: what the run's evaluation used
     if (path / "checkpoints").is_dir():
         return path / "checkpoints"
     if any(p.is_dir() and p.name.isdigit() for p in path.iterdir()):
@@ -135,6 +141,21 @@ def predict_case(predict, params, case: Case, config: ml_collections.ConfigDict)
     else:
         raise ValueError(f"case {case.name!r}: image shape {image.shape} does not fit patch_size {patch}")
     return np.argmax(logits, axis=-1) == LESION_CLASS
+
+
+def validation_dice(predict, params, cases: Sequence[Case], config: ml_collections.ConfigDict) -> float:
+    """Mean lesion Dice over preprocessed validation cases: the score early stopping and the best
+    checkpoint follow (:mod:`train.loop`).
+
+    Scored on each case's cropped grid: the crop removes background only, where neither the
+    prediction pasted back by :func:`train.data.preprocess.uncrop` nor the label has lesion
+    voxels, so the Dice equals the raw grid's. A case without lesions that is predicted without
+    lesions scores 1.
+    """
+    if not cases:
+        raise ValueError("validation_dice needs at least one case")
+    scores = [lesion_metrics.dice(predict_case(predict, params, c, config), c.label == LESION_CLASS) for c in cases]
+    return float(np.mean(scores))
 
 
 def evaluate(graphdef: nnx.GraphDef, params: Any, domains: Mapping[str, Sequence[tuple[Case, Case]]],

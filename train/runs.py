@@ -21,11 +21,11 @@ from train.config import check_config
 from train.data.sources import GROUP_NOTES, domain_groups, evaluation_domains
 from train.evaluate import evaluate
 from train.lock import WorkdirLock
-from train.loop import train
+from train.loop import TrainResult, train
 from train.report.plots import plot_training_curves
 from train.report.summaries import format_table
 
-__all__ = ["train_and_evaluate", "variant_config", "where_lines"]
+__all__ = ["train_and_evaluate", "training_line", "variant_config", "where_lines"]
 
 
 def variant_config(config: ml_collections.ConfigDict, *, preset: str | None = None,
@@ -73,23 +73,45 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         if variants:  # the runs' folders are locked one by one; the top folder (results.txt) throughout
             stack.enter_context(WorkdirLock(workdir))
         domains = evaluation_domains(config)
-        summaries, steps = {}, {}
+        summaries, steps, stopping = {}, {}, {}
         for name, cfg in runs.items():
             run_dir, label = run_dirs[name], f"{workdir.name}/{name}" if variants else workdir.name
             with WorkdirLock(run_dir) as lock:  # through training and evaluation
                 result = train(cfg, run_dir, resume=resume, progress=progress, lock=lock)
                 plot_training_curves(run_dir / "metrics.jsonl", run_dir / "curves.png", run=label)
-                summaries[name] = evaluate(result.graphdef, result.state.params, domains, cfg, run_dir, run=label,
+                summaries[name] = evaluate(result.graphdef, result.eval_params, domains, cfg, run_dir, run=label,
                                            progress=progress)
                 steps[name] = int(result.state.step)
+                stopping[name] = training_line(cfg, result)
         groups = domain_groups(config)
         legend = "\n".join(f"  {g}: {GROUP_NOTES[g]}" for g in dict.fromkeys(groups.values()))
+        trained = "\n".join(f"  {name}: {line}" for name, line in stopping.items())
         table = (f"{format_table(summaries, groups=groups)}\n\nmean ± std over each domain's evaluation cases; "
-                 f"groups:\n{legend}")
+                 f"groups:\n{legend}\ntraining:\n{trained}")
         write_text(workdir / "results.txt", table + "\n")
     print(table)
     print(where_lines(workdir, run_dirs, steps))
     return summaries
+
+
+def training_line(config: ml_collections.ConfigDict, result: TrainResult) -> str:
+    """One line on how a run's training ended: its steps, and with validation which checkpoint is
+    evaluated and whether the stopping rule was met (converged) or the step budget ran out first."""
+    steps, budget = int(result.state.step), int(config.num_steps)
+    rec = result.validation
+    if rec is None:
+        return f"{steps} of {budget} steps, no validation (the last step is evaluated)"
+    if rec.best_step is None:
+        return f"{steps} of {budget} steps, no validation score yet (the last step is evaluated)"
+    best = f"best validation Dice {rec.best_score:.3f} at step {rec.best_step} (evaluated)"
+    if rec.stopped_at is not None:
+        return (f"converged: stopped at step {rec.stopped_at} after {rec.since_best} scores without a gain above "
+                f"{float(config.validation.min_delta):g}; {best}")
+    if steps < budget:
+        return f"interrupted at step {steps} of {budget}; {best}"
+    rule = ("" if config.validation.patience is None
+            else f" (stopping rule: {int(config.validation.patience)} scores without a gain)")
+    return f"NOT converged: used the whole budget of {budget} steps before the stopping rule was met{rule}; {best}"
 
 
 def where_lines(workdir: Path, run_dirs: Mapping[str, Path], steps: Mapping[str, int]) -> str:
@@ -99,7 +121,9 @@ def where_lines(workdir: Path, run_dirs: Mapping[str, Path], steps: Mapping[str,
         ("results table", f"{workdir / 'results.txt'} (the table above)"),
         ("summaries", ", ".join(str(d / "summary.json") for d in dirs) + " (every case, per domain, overall)"),
         ("figures", ", ".join(f"{d / 'prediction.png'}, {d / 'curves.png'}" for d in dirs)),
-        ("checkpoints", ", ".join(f"{run_dirs[n] / 'checkpoints'} (step {steps[n]})" for n in run_dirs)),
+        ("checkpoints", ", ".join(f"{run_dirs[n] / 'checkpoints'} (step {steps[n]})" for n in run_dirs)
+         + ("; best validation checkpoints in best/ (what was evaluated)" if any((d / "best").is_dir() for d in dirs)
+            else "")),
         ("TensorBoard", f"tensorboard --logdir {workdir}"),
         ("predict", f"python -m train.predict --checkpoint {dirs[-1]} --input DIR --output DIR"),
     ]

@@ -121,3 +121,66 @@ def test_metric_rows_past_the_restored_step_are_dropped(tmp_path, caplog):
     assert _steps(tmp_path) == [1, 2, 3, 4, 5, 6]
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert all(r["loss"] != 9.0 for r in rows)
+
+
+def _validating(**kw):
+    c = _config(num_steps=6, ckpt_every=6, log_every=3)
+    c.validation.every = 1
+    c.validation.n_cases = 2
+    for k, v in kw.items():
+        c.validation[k] = v
+    return c
+
+
+def test_early_stopping_stops_after_patience_scores_without_a_gain_and_keeps_the_best(tmp_path):
+    from train.data.sources import validation_cases
+    from train.evaluate import validation_dice
+    from train.step import make_predict_fn
+
+    # min_delta 1: only the first score (above -inf) can be a gain, so the rule stops at step 1 + patience
+    config = _validating(patience=2, min_delta=1.0)
+    result = train(config, tmp_path, progress=False)
+    rec = result.validation
+    assert rec.stopped_at == 3 and int(result.state.step) == 3
+    assert [s for s, _ in rec.history] == [1, 2, 3] and rec.best_step == 1 and rec.since_best == 2
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3]  # every validation step is logged, nothing after the stop
+    assert [r["val_dice"] for r in rows] == [s for _, s in rec.history]
+    assert Checkpointer(tmp_path / "best", read_only=True).all_steps() == [1]
+    assert 3 in Checkpointer(tmp_path / "checkpoints", read_only=True).all_steps()
+    # the kept best is the state that was scored: re-scoring it gives the recorded best
+    predict = jax.jit(make_predict_fn(result.graphdef))
+    again = validation_dice(predict, result.best_state.params, validation_cases(config), config)
+    assert again == pytest.approx(rec.best_score, abs=1e-6)
+    assert int(result.best_state.step) == 1
+    assert _leaves_equal(result.eval_params, result.best_state.params)
+    # a stopped run resumed does not train further
+    again = train(config, tmp_path, progress=False, resume=True)
+    assert int(again.state.step) == 3 and again.validation.stopped_at == 3
+
+
+def test_validation_resume_is_exact_and_without_patience_trains_the_budget(tmp_path):
+    config = _validating(min_delta=0.0)
+    whole = train(config, tmp_path / "whole", progress=False)
+    assert int(whole.state.step) == 6 and whole.validation.stopped_at is None
+    assert len(whole.validation.history) == 6
+    train(config, tmp_path / "split", progress=False, stop_at=4)
+    # a best checkpoint newer than the checkpoint resumed from is dropped and found again
+    resumed = train(config, tmp_path / "split", progress=False, resume=True)
+    assert resumed.validation.history == whole.validation.history
+    assert resumed.validation.best_step == whole.validation.best_step
+    assert _leaves_equal(whole.best_state.params, resumed.best_state.params)
+    assert _leaves_equal(whole.state.params, resumed.state.params)
+    best_dir = Checkpointer(tmp_path / "split" / "best", read_only=True).all_steps()
+    assert best_dir == [whole.validation.best_step]
+
+
+def test_validation_record_rule():
+    from train.loop import Validation
+
+    rec = Validation()
+    gains = [rec.update(s, v, min_delta=0.01, patience=2) for s, v in [(1, 0.5), (2, 0.505), (3, 0.52), (4, 0.5)]]
+    assert gains == [True, False, True, False] and rec.best_step == 3 and rec.stopped_at is None
+    rec.update(5, 0.529, min_delta=0.01, patience=2)  # +0.009 is not above min_delta
+    assert rec.stopped_at == 5 and rec.since_best == 2
+    assert Validation.from_json(json.loads(json.dumps(rec.to_json()))) == rec

@@ -68,6 +68,12 @@ def get_config() -> ml_collections.ConfigDict:
     c.loss.consistency_weight = 0.0  # > 0 exactly when consistency is set
     c.loss.num_copies = 1  # augmented copies per image (>= 2 with a consistency loss)
 
+    c.validation = ml_collections.ConfigDict()  # source-validation scores, best checkpoint, early stopping
+    c.validation.every = config_dict.placeholder(int)  # steps between scores; None: no validation
+    c.validation.n_cases = 8  # validation cases of the source (phantom: other subjects; folder: see data docs)
+    c.validation.patience = config_dict.placeholder(int)  # stop after this many scores without improvement
+    c.validation.min_delta = 0.002  # an improvement is a Dice above the best by more than this
+
     c.eval = ml_collections.ConfigDict()
     c.eval.overlap = 0.5  # nnU-Net
     c.eval.batch_size = 8

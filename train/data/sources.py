@@ -17,7 +17,7 @@ from train.data.cases import Case
 from train.data.nnunet import read_dataset
 from train.data.phantom import SCANNERS, SOURCE_SCANNER, phantom_cases
 from train.data.preprocess import load_dataset, preprocess_case
-from train.rng import PHANTOM_EVAL_OFFSET
+from train.rng import PHANTOM_EVAL_OFFSET, PHANTOM_VAL_OFFSET
 
 __all__ = [
     "GROUP_NOTES",
@@ -29,6 +29,7 @@ __all__ = [
     "phantom_source",
     "target_spacing",
     "training_cases",
+    "validation_cases",
 ]
 
 PHANTOM_SHIFTS = {
@@ -90,19 +91,53 @@ def target_spacing(data: ml_collections.ConfigDict) -> tuple[float, ...] | None:
     return None if data.target_spacing is None else tuple(data.target_spacing)
 
 
+def _folder_split(config: ml_collections.ConfigDict) -> tuple[int, int]:
+    """``(n_val, n_eval)`` cases a folder source holds back at its end: the last ``data.n_eval``
+    for evaluation and, with ``validation.every`` set, the ``validation.n_cases`` before them."""
+    n_val = int(config.validation.n_cases) if config.validation.every is not None else 0
+    return n_val, int(config.data.n_eval)
+
+
+def _folder_cases(config: ml_collections.ConfigDict) -> list[Case]:
+    data = config.data
+    cases = load_dataset(data.source, target_spacing=target_spacing(data), cache_dir=data.cache_dir)
+    n_val, n_eval = _folder_split(config)
+    if len(cases) <= n_val + n_eval:
+        raise ValueError(f"data.source {data.source!r} has {len(cases)} cases; need more than data.n_eval={n_eval}"
+                         + (f" + validation.n_cases={n_val}" if n_val else "")
+                         + " (the last cases are held out for evaluation and validation)")
+    return cases
+
+
 def training_cases(config: ml_collections.ConfigDict) -> list[Case]:
     """Preprocessed training cases of ``config.data.source`` (a phantom scanner name or an
-    nnU-Net raw data set folder; for a folder the last ``data.n_eval`` cases are held out)."""
+    nnU-Net raw data set folder; for a folder the last ``data.n_eval`` cases are held out, and with
+    ``validation.every`` set the ``validation.n_cases`` before them too)."""
     data = config.data
     if is_phantom(data.source):  # preprocessed as the evaluation cases are (target_spacing included)
         return [preprocess_case(c, target_spacing=target_spacing(data))
                 for c in phantom_source(data.source, data, n=int(data.n_train), seed=int(config.seed))]
-    cases = load_dataset(data.source, target_spacing=target_spacing(data), cache_dir=data.cache_dir)
+    cases = _folder_cases(config)
+    n_val, n_eval = _folder_split(config)
+    return cases[: len(cases) - n_eval - n_val]
+
+
+def validation_cases(config: ml_collections.ConfigDict) -> list[Case]:
+    """Preprocessed source-validation cases (``validation.n_cases``): what early stopping, the best
+    checkpoint and every choice of a setting look at, never an evaluation domain.
+
+    A phantom source gives other subjects of the source scanner (seed ``config.seed +``
+    :data:`~train.rng.PHANTOM_VAL_OFFSET`: neither training nor evaluation subjects); a folder
+    gives the ``validation.n_cases`` cases before its last ``data.n_eval`` (removed from training
+    when ``validation.every`` is set).
+    """
+    data, n_val = config.data, int(config.validation.n_cases)
+    if is_phantom(data.source):
+        raw = phantom_source(data.source, data, n=n_val, seed=int(config.seed) + PHANTOM_VAL_OFFSET)
+        return [preprocess_case(c, target_spacing=target_spacing(data)) for c in raw]
+    cases = _folder_cases(config)
     n_eval = int(data.n_eval)
-    if len(cases) <= n_eval:
-        raise ValueError(f"data.source {data.source!r} has {len(cases)} cases; need more than data.n_eval={n_eval} "
-                         f"(the last n_eval cases are held out for evaluation)")
-    return cases[: len(cases) - n_eval]
+    return cases[len(cases) - n_eval - n_val: len(cases) - n_eval]
 
 
 def evaluation_domains(config: ml_collections.ConfigDict) -> dict[str, list[tuple[Case, Case]]]:

@@ -68,7 +68,7 @@ def run_one(cfg: ml_collections.ConfigDict, run_dir: Path, domains: Mapping) -> 
         if summary_path.exists():
             return json.loads(summary_path.read_text())
         result = train(cfg, run_dir, progress=False, resume=(run_dir / "checkpoints").exists(), lock=lock)
-        return evaluate(result.graphdef, result.state.params, domains, cfg, run_dir,
+        return evaluate(result.graphdef, result.eval_params, domains, cfg, run_dir,
                         run=f"{run_dir.parent.name}/{run_dir.name}")
 
 

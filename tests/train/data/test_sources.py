@@ -1,6 +1,7 @@
 """Where a run's cases come from: phantom scanners or folders, held-out evaluation subjects, domain groups."""
 
 import numpy as np
+import pytest
 
 from train.configs import smoke
 from train.data import SCANNERS, SOURCE_SCANNER, phantom_cases, write_dataset
@@ -12,8 +13,9 @@ from train.data.sources import (
     evaluation_domains,
     is_phantom,
     training_cases,
+    validation_cases,
 )
-from train.rng import PHANTOM_EVAL_OFFSET
+from train.rng import PHANTOM_EVAL_OFFSET, PHANTOM_VAL_OFFSET
 
 
 def test_every_unseen_phantom_scanner_has_a_shift_group():
@@ -60,6 +62,25 @@ def test_a_folder_holds_out_its_last_cases(tmp_path):
     c.data.cache_dir = str(tmp_path / "cache")
     assert [x.name for x in training_cases(c)] == ["phantom_0000", "phantom_0001", "phantom_0002"]
     assert [raw.name for raw, _ in evaluation_domains(c)["Dataset597_S"]] == ["phantom_0003"]
+    # with validation on, the validation cases sit before the held-out ones and leave training
+    c.validation.every, c.validation.n_cases = 10, 2
+    assert [x.name for x in training_cases(c)] == ["phantom_0000"]
+    assert [x.name for x in validation_cases(c)] == ["phantom_0001", "phantom_0002"]
+    c.validation.n_cases = 3
+    with pytest.raises(ValueError, match="validation.n_cases=3"):
+        training_cases(c)
+
+
+def test_phantom_validation_subjects_are_neither_training_nor_evaluation_subjects():
+    c = smoke.get_config()
+    c.validation.n_cases = 2
+    val = validation_cases(c)
+    expected = phantom_cases("site_a_1.5t", n=2, dims=2, shape=(32, 32), seed=c.seed + PHANTOM_VAL_OFFSET)
+    assert [v.name for v in val] == [e.name for e in expected] and len(val) == 2
+    others = [x.image for x in phantom_cases("site_a_1.5t", n=c.data.n_train, dims=2, shape=(32, 32), seed=c.seed)]
+    others += [raw.image for raw, _ in evaluation_domains(c)["site_a_1.5t"]]
+    raw_val = [e.image for e in expected]
+    assert not any(np.array_equal(a, b) for a in raw_val for b in others)
 
 
 def test_phantom_training_and_evaluation_cases_are_resampled_alike():
