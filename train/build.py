@@ -32,7 +32,8 @@ def make_model(config: ml_collections.ConfigDict, in_channels: int) -> UNet:
 def make_augmentation(config: ml_collections.ConfigDict) -> BatchAugment | None:
     """The random convolutions of ``config.randconv`` (None for preset ``"none"``)."""
     rc = config.randconv
-    return make_augment(rc.preset, batch_mode=rc.batch_mode, chunk_size=rc.chunk_size, **dict(rc.overrides))
+    return make_augment(rc.preset, batch_mode=rc.batch_mode, chunk_size=rc.chunk_size,
+                        probability=rc.get("probability"), **dict(rc.overrides))
 
 
 def make_step_factory(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,

@@ -189,7 +189,8 @@ def check_config(config: ml_collections.ConfigDict, *, extra_sections: Sequence[
         _int(r.chunk_size, "randconv.chunk_size (None: the whole batch)", lo=1)
     if not _is_mapping(r.overrides):
         raise ValueError(f"randconv.overrides must be a mapping of keyword arguments, got {r.overrides!r}")
-    make_augment(r.preset, batch_mode=r.batch_mode, chunk_size=r.chunk_size, **dict(r.overrides))
+    make_augment(r.preset, batch_mode=r.batch_mode, chunk_size=r.chunk_size, probability=r.probability,
+                 **dict(r.overrides))
 
     lo = c.loss
     _float(lo.dice_weight, "loss.dice_weight", lo=0.0)

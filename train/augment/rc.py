@@ -60,7 +60,7 @@ class BatchAugment:
 
 
 def make_augment(preset: str, *, batch_mode: str | None = None, chunk_size: int | None = None,
-                 **overrides) -> BatchAugment | None:
+                 probability: float | None = None, **overrides) -> BatchAugment | None:
     """The :mod:`randconv_jax.presets` factory ``preset`` (or ``"none"``) for training batches.
 
     Args:
@@ -68,6 +68,9 @@ def make_augment(preset: str, *, batch_mode: str | None = None, chunk_size: int 
             (``"random_conv"``, the seed RC, or a :mod:`randconv_jax.presets` factory).
         batch_mode: ``"per_sample"``/``"per_batch"``; None takes the preset paper's sharing.
         chunk_size: see :func:`randconv_jax.batched`.
+        probability: apply the random convolutions to this fraction of the draws, else keep the
+            image (:func:`randconv_jax.with_probability`): per sample, a fraction of the samples
+            (the MS group trains with 0.5); per batch, of the batches. None: the preset's own.
         overrides: keyword arguments of the preset factory.
 
     Raises:
@@ -77,6 +80,8 @@ def make_augment(preset: str, *, batch_mode: str | None = None, chunk_size: int 
     if preset == NONE:
         if overrides:
             raise ValueError(f"randconv overrides {sorted(overrides)} given with preset 'none'")
+        if probability is not None:
+            raise ValueError(f"randconv probability {probability} given with preset 'none'")
         return None
     if preset not in PRESETS:
         raise ValueError(f"randconv preset must be one of {list(PRESET_NAMES)}, got {preset!r}")
@@ -85,6 +90,10 @@ def make_augment(preset: str, *, batch_mode: str | None = None, chunk_size: int 
         one = factory(**overrides)
     except TypeError as err:  # an override the factory does not take
         raise ValueError(f"randconv overrides {dict(overrides)} do not fit preset {preset!r}: {err}") from err
+    if probability is not None:
+        if isinstance(probability, bool) or not isinstance(probability, int | float) or not 0 <= probability <= 1:
+            raise ValueError(f"randconv probability must be None or a number in [0, 1], got {probability!r}")
+        one = rcj.with_probability(one, float(probability))
     mode = default_mode if batch_mode is None else batch_mode
     if mode not in rcj.BATCH_MODES:
         raise ValueError(f"randconv batch_mode must be one of {rcj.BATCH_MODES} or None, got {batch_mode!r}")

@@ -59,6 +59,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.randconv.preset = "randconv"  # "none" or a name of train.augment.PRESETS
     c.randconv.batch_mode = config_dict.placeholder(str)  # "per_sample" / "per_batch"; None: the paper's
     c.randconv.chunk_size = config_dict.placeholder(int)  # images per vmap chunk; None: the whole batch
+    c.randconv.probability = config_dict.placeholder(float)  # RC on this fraction of samples; None: the preset's
     c.randconv.overrides = ml_collections.ConfigDict()  # keyword arguments of the preset's factory
 
     c.loss = ml_collections.ConfigDict()

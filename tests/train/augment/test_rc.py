@@ -60,3 +60,23 @@ def test_the_preset_table_names_every_library_preset_with_its_papers_sharing():
             make_augment(bad)
     with pytest.raises(ValueError, match="do not fit preset 'gin'"):
         make_augment("gin", kernel_sizee=3)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.5, 1.0])
+def test_probability_augments_that_fraction_of_the_samples(p):
+    aug = make_augment("random_conv", probability=p)
+    n = 200
+    images = jnp.asarray(np.random.default_rng(1).normal(size=(n, 8, 8, 1)).astype(np.float32))
+    out = aug(jax.random.key(3), images, None, jnp.arange(n))
+    kept = np.array([np.array_equal(out[i], images[i]) for i in range(n)])
+    if p in (0.0, 1.0):
+        assert kept.all() == (p == 0.0) and kept.any() == (p == 0.0)
+    else:  # Binomial(200, 0.5): 100 ± 7; outside [70, 130] has probability < 1e-5
+        assert 70 <= kept.sum() <= 130
+
+
+def test_probability_is_checked():
+    with pytest.raises(ValueError, match="probability must be None or a number in"):
+        make_augment("gin", probability=1.5)
+    with pytest.raises(ValueError, match="probability"):
+        make_augment("none", probability=0.5)
