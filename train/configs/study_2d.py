@@ -1,12 +1,20 @@
-"""Domain-generalization study on 2D phantom slices (about an hour on 2 CPU cores).
+"""Domain-generalization study on 2D phantom slices (2 CPU cores: hours, resumable; see docs/results.md).
 
 ``python -m train.study --config train/configs/study_2d.py --workdir DIR``; the smoke size for
 tests is ``--config train/configs/study_2d.py:smoke``.
 
-Every model trains on the source scanner only, with nnU-Net's intensity augmentations (the
-baseline) plus one random-convolution method, and is evaluated on held-out subjects of every
-scanner. Hyper-parameters (the sweep's choice of L and k) are chosen on a validation split of the
-source scanner only, never on the unseen scanners.
+Every model trains on the source scanner only and is evaluated on held-out subjects of every
+scanner. Every run scores the source-validation split every ``validation.every`` steps, keeps its
+best checkpoint and stops after ``validation.patience`` scores without a gain (one rule, one step
+budget for all). The RC method, and so the headline comparison, is chosen on the source
+validation split only, never on the unseen scanners (:mod:`train.study.runner`).
+
+The RC recipes are the papers' and the MS group's: RandConv's mix and img variants (multi-scale
+kernels 1-7; RC_img keeps the input with probability 0.5), the MS group's 3x3 RC on a fraction
+p = 0.5 of the samples with each modality's statistics restored, their nnU-Net transform,
+GIN-IPA and Pro-RandConv, each combined with nnU-Net's intensity augmentations; every RC method
+has its paper's consistency loss as a variant (RandConv's JS term with λ = 10 for mix and 5 for
+img; GIN-IPA's KL term with λ = 10; the JS term with λ = 10 for the others).
 """
 
 import ml_collections
@@ -14,57 +22,74 @@ import ml_collections
 from train.configs import quickstart, smoke
 
 
-def _method(preset: str, intensity: bool = True, **overrides) -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict({"preset": preset, "intensity": intensity, "overrides": overrides})
+def _method(preset: str, *, intensity: bool = True, probability=None, consistency: str = "js_consistency",
+            consistency_weight: float = 10.0, **overrides) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict({"preset": preset, "intensity": intensity, "overrides": overrides,
+                                      "probability": probability, "consistency": consistency,
+                                      "consistency_weight": consistency_weight})
 
 
 def get_config(size: str = "full") -> ml_collections.ConfigDict:
     if size not in ("full", "smoke"):
         raise ValueError(f"study_2d size must be 'full' or 'smoke', got {size!r}")
-    c = quickstart.get_config()  # the quickstart's data, model and optimizer, shorter
+    c = quickstart.get_config()  # the quickstart's data, model and optimizer
     c.variants = ()
     c.parallel = "single"
-    c.num_steps = 300
-    c.log_every = 50
-    c.ckpt_every = 300
+    c.num_steps = 2000  # the common budget
+    c.log_every = 100
+    c.ckpt_every = 500
     c.keep_checkpoints = 1
+    c.optim.warmup_steps = 50
+    c.data.n_eval = 16  # test subjects per scanner and seed
+    c.validation.every = 100
+    c.validation.n_cases = 16
+    c.validation.patience = 5
+    c.validation.min_delta = 0.002
 
     c.study = ml_collections.ConfigDict()
-    c.study.seeds = (0, 1, 2)
-    c.study.n_val = 8  # source-scanner validation subjects (for choosing hyper-parameters)
+    c.study.name = "study_2d"  # the data files' prefix
+    c.study.seeds = (0, 1, 2, 3, 4)  # references, the chosen RC method and its consistency variant
+    c.study.screen_seeds = (0,)  # every other RC method
+    c.study.references = ("no_augmentation", "baseline")
     c.study.methods = ml_collections.ConfigDict({
         "no_augmentation": _method("none", intensity=False),
         "baseline": _method("none"),  # nnU-Net intensity augmentations only
-        "seed_rc": _method("random_conv"),  # defaults: one 3x3 layer, sigma = 1/sqrt(fan_in)
-        "randconv_img": _method("randconv", variant="img"),
         "randconv_mix": _method("randconv", variant="mix"),
+        "randconv_img": _method("randconv", variant="img", consistency_weight=5.0),
+        "ms_rc_p05": _method("random_conv", probability=0.5, kernel_size=3, groups=2,
+                             normalize="zscore_restore"),  # 3x3 per modality (2 channels), statistics restored
+        "nnunet_rc": _method("nnunet_rc"),
+        "gin_ipa": _method("gin_ipa", consistency="gin_consistency"),
         "pro_randconv": _method("pro_randconv"),
-        "gin_ipa": _method("gin_ipa"),
-        "ms_rc_2d": _method("ms_rc_3d"),  # the 3D preset's layers on 2D slices (3x3 kernels)
-        "nnunet_rc_2d": _method("nnunet_rc"),
     })
-    c.study.sweep_depths = (1, 2, 3, 5, 8)
-    c.study.sweep_kernel_sizes = (1, 3, 5, 7)
+    c.study.num_copies = 2  # augmented copies per image in the consistency variants (the papers: 3)
+    c.study.sweep_depths = ()  # the seed RC's L x k sweep: empty = not run
+    c.study.sweep_kernel_sizes = ()
     c.study.sweep_seeds = (0,)
     c.study.diagnostic_images = 8
     c.study.diagnostic_draws = 8
-    c.study.report = "docs/results.md"  # None writes results.md into the work dir
+    c.study.data_dir = "docs/results"  # with report: the data files' folder
+    c.study.report = "docs/results.md"  # None writes results.md and results/ into the work dir
 
     if size == "smoke":
         tiny = smoke.get_config()  # the smoke config's data, model, optimizer and evaluation
         for section in ("data", "model", "optim", "eval"):
             c[section] = tiny[section]
-        c.num_steps = 2
-        c.ckpt_every = 2
-        c.log_every = 1
+        c.num_steps = 4
+        c.ckpt_every = 4
+        c.log_every = 2
+        c.validation.every = 2
+        c.validation.n_cases = 1
+        c.validation.patience = 1
         c.study.seeds = (0,)
-        c.study.n_val = 1
+        c.study.screen_seeds = (0,)
+        c.study.references = ("baseline",)
         c.study.methods = ml_collections.ConfigDict({
             "baseline": _method("none"),
-            "gin_ipa": _method("gin_ipa"),
+            "gin_ipa": _method("gin_ipa", consistency="gin_consistency"),
         })
         c.study.sweep_depths = (1,)
-        c.study.sweep_kernel_sizes = (1, 3)
+        c.study.sweep_kernel_sizes = (1,)
         c.study.diagnostic_images = 1
         c.study.diagnostic_draws = 2
         c.study.report = None

@@ -30,6 +30,7 @@ __all__ = [
     "target_spacing",
     "training_cases",
     "validation_cases",
+    "validation_pairs",
 ]
 
 PHANTOM_SHIFTS = {
@@ -131,13 +132,21 @@ def validation_cases(config: ml_collections.ConfigDict) -> list[Case]:
     gives the ``validation.n_cases`` cases before its last ``data.n_eval`` (removed from training
     when ``validation.every`` is set).
     """
+    return [pre for _, pre in validation_pairs(config)]
+
+
+def validation_pairs(config: ml_collections.ConfigDict) -> list[tuple[Case, Case]]:
+    """``[(raw case, preprocessed case), ...]`` of :func:`validation_cases` (for scoring on the raw grid)."""
     data, n_val = config.data, int(config.validation.n_cases)
     if is_phantom(data.source):
         raw = phantom_source(data.source, data, n=n_val, seed=int(config.seed) + PHANTOM_VAL_OFFSET)
-        return [preprocess_case(c, target_spacing=target_spacing(data)) for c in raw]
-    cases = _folder_cases(config)
+        return [(c, preprocess_case(c, target_spacing=target_spacing(data))) for c in raw]
     n_eval = int(data.n_eval)
-    return cases[len(cases) - n_eval - n_val: len(cases) - n_eval]
+    cases = _folder_cases(config)
+    pre = cases[len(cases) - n_eval - n_val: len(cases) - n_eval]
+    raw = read_dataset(data.source)
+    raw = raw[len(raw) - n_eval - n_val: len(raw) - n_eval]
+    return list(zip(raw, pre, strict=True))
 
 
 def evaluation_domains(config: ml_collections.ConfigDict) -> dict[str, list[tuple[Case, Case]]]:

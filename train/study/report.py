@@ -1,27 +1,30 @@
-"""The study's report (Markdown): setup, per-domain tables, the comparison with the baseline, the sweep."""
+"""The study's report (Markdown), rendered from its data files only (:mod:`train.study.data`).
+
+``python -m train.study.report --data docs/results --name study_2d --out docs/results.md``
+regenerates ``docs/results.md`` and its data figures (validation curves, intervals) from the
+committed CSV and JSON files, without training anything.
+"""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
-import datetime
 import importlib.metadata
-import math
 import os
-import platform
-import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-import jax
 import numpy as np
 
-from train.data.phantom import SCANNERS
-from train.study.scores import domain_means, ood_mean, sweep_grids, val_domain
+from train.study.data import CASE_COLUMNS, CURVE_COLUMNS, read_csv
+from train.study.stats import Interval, paired_bootstrap, paired_differences
 
-__all__ = ["METRICS", "METRIC_NAMES", "fmt", "metric_table", "render_report", "welch_p"]
+__all__ = ["METRICS", "METRIC_NAMES", "fmt", "group_means", "intervals", "metric_table", "render_report", "versions"]
 
 METRICS = ("dice", "ndsc", "lesion_f1")
 METRIC_NAMES = {"dice": "Dice", "ndsc": "nDSC", "lesion_f1": "lesion F1"}
+_SHIFT_GROUPS = ("mild shift", "strong shift")
 
 
 def fmt(values: Sequence[float]) -> str:
@@ -32,17 +35,8 @@ def fmt(values: Sequence[float]) -> str:
     return f"{np.nanmean(v):.3f} ± {np.nanstd(v):.3f}"
 
 
-def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
-    """Two-sided p of Welch's t-test; NaN with fewer than two values per side or no spread at all."""
-    from scipy import stats
-
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if len(a) < 2 or len(b) < 2 or (np.std(a) == 0 and np.std(b) == 0):
-        return float("nan")
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-
-
-def _versions() -> str:
+def versions() -> str:
+    """The versions of the packages a result depends on, as one line."""
     names = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "numpy", "scipy")
     out = []
     for n in names:
@@ -51,175 +45,292 @@ def _versions() -> str:
     return ", ".join(out)
 
 
-def metric_table(results, source, metric) -> str:
-    """A Markdown table: one row per method, mean ± std over seeds per scanner and of the unseen mean."""
-    unseen = [d for d in SCANNERS if d != source]
-    head = ["method", f"{source} (in-domain)", *unseen, "unseen mean"]
+def _values(rows: Iterable[Mapping[str, Any]], metric: str, domains: Sequence[str]) -> dict[tuple[int, str], float]:
+    """``{(seed, subject): value}``: the metric per subject, averaged over ``domains`` (NaN-aware)."""
+    acc: dict[tuple[int, str], list[float]] = {}
+    wanted = set(domains)
+    for r in rows:
+        if r["domain"] in wanted:
+            acc.setdefault((int(r["seed"]), str(r["subject"])), []).append(float(r[metric]))
+    out = {}
+    for key, vals in acc.items():
+        v = np.asarray(vals, float)
+        out[key] = float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+    return out
+
+
+def _by_method(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(str(r["method"]), []).append(r)
+    return out
+
+
+def _per_seed_means(values: Mapping[tuple[int, str], float]) -> list[float]:
+    seeds: dict[int, list[float]] = {}
+    for (seed, _), v in values.items():
+        seeds.setdefault(seed, []).append(v)
+    return [float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for _, v in sorted(seeds.items())]
+
+
+def group_domains(groups: Mapping[str, str]) -> dict[str, list[str]]:
+    """``{"in-domain": [source], "mild shift": [...], "strong shift": [...], "unseen": [...]}``."""
+    out = {"in-domain": [d for d, g in groups.items() if g == "source"]}
+    for g in _SHIFT_GROUPS:
+        out[g] = [d for d, gg in groups.items() if gg == g]
+    out["unseen"] = [d for d, g in groups.items() if g != "source"]
+    return {k: v for k, v in out.items() if v}
+
+
+def group_means(rows: Sequence[Mapping[str, Any]], metric: str, domains: Sequence[str]) -> str:
+    """``"mean ± std"`` over seeds of each seed's mean over subjects (a subject's value averaged over ``domains``)."""
+    return fmt(_per_seed_means(_values(rows, metric, domains)))
+
+
+def metric_table(rows: Sequence[Mapping[str, Any]], groups: Mapping[str, str], metric: str, *,
+                 columns: str = "groups") -> str:
+    """A Markdown table, one row per method: mean ± std over seeds per group of scanners
+    (``columns="groups"``) or per scanner (``"scanners"``)."""
+    by = _by_method(rows)
+    cols = group_domains(groups) if columns == "groups" else {d: [d] for d in groups}
+    head = ["method", "seeds", *cols]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, summaries in results.items():
-        per_seed = [domain_means(s, metric) for s in summaries]
-        cells = [name, fmt([d.get(source, np.nan) for d in per_seed])]
-        cells += [fmt([d.get(u, np.nan) for d in per_seed]) for u in unseen]
-        cells.append(fmt([ood_mean(d, source) for d in per_seed]))
-        lines.append("| " + " | ".join(cells) + " |")
+    for name, mrows in by.items():
+        n_seeds = len({int(r["seed"]) for r in mrows})
+        lines.append("| " + " | ".join([name, str(n_seeds), *(group_means(mrows, metric, d) for d in cols.values())])
+                     + " |")
     return "\n".join(lines)
 
 
-def _hardest_shift_notes(results, source) -> list[str]:
-    """Per method, Δ Dice vs the baseline on the unseen scanner where the baseline is worst, and the
-    source-validation Dice (a method far below the baseline there is underfitted, not only shifted)."""
-    base = [domain_means(s, "dice") for s in results.get("baseline", [])]
-    unseen = [d for d in SCANNERS if d != source and base and d in base[0]]
-    if not unseen:
-        return []
-    hardest = min(unseen, key=lambda d: np.nanmean([b.get(d, np.nan) for b in base]))
-    b_h = [b.get(hardest, np.nan) for b in base]
-    b_v = np.nanmean([b.get(val_domain(source), np.nan) for b in base])
-    notes = [f"Hardest unseen scanner for the baseline: `{hardest}` (Dice {fmt(b_h)}); source-validation "
-             f"Dice of the baseline {b_v:.3f}."]
-    for name, summaries in results.items():
-        if name == "baseline":
+def intervals(rows: Sequence[Mapping[str, Any]], groups: Mapping[str, str], metric: str, *, baseline: str = "baseline",
+              n_boot: int = 10_000) -> dict[str, dict[str, Interval]]:
+    """``{method: {group: Interval}}``: the paired difference ``method - baseline`` per (seed, subject),
+    a subject's value averaged over the group's scanners, with its two-stage bootstrap 95 % interval."""
+    by = _by_method(rows)
+    cols = group_domains(groups)
+    base = by.get(baseline, [])
+    out = {}
+    for name, mrows in by.items():
+        if name == baseline:
             continue
-        per = [domain_means(s, "dice") for s in summaries]
-        m_h = [d.get(hardest, np.nan) for d in per]
-        m_v = np.nanmean([d.get(val_domain(source), np.nan) for d in per])
-        notes.append(f"{name} on `{hardest}`: {fmt(m_h)} (Δ {np.nanmean(m_h) - np.nanmean(b_h):+.3f}, Welch p "
-                     f"{welch_p(m_h, b_h):.3f}); source-validation Dice {m_v:.3f} (Δ {m_v - b_v:+.3f})")
-    return notes
+        out[name] = {g: paired_bootstrap(paired_differences(_values(mrows, metric, d), _values(base, metric, d)),
+                                         n_boot=n_boot) for g, d in cols.items()}
+    return out
 
 
-def _comparison(results, source) -> tuple[str, list[str]]:
-    base = [domain_means(s, "dice") for s in results.get("baseline", [])]
-    if not base:
-        return "", []
-    b_id = [d.get(source, np.nan) for d in base]
-    b_ood = [ood_mean(d, source) for d in base]
-    lines = ["| method | Δ in-domain Dice | p (Welch) | Δ unseen-mean Dice | p (Welch) | verdict |",
-             "|---|---|---|---|---|---|"]
-    notes = []
-    for name, summaries in results.items():
-        if name == "baseline":
+def _verdict(iv: Interval, *, cost: bool) -> str:
+    if not np.isfinite(iv.mean):
+        return "n/a"
+    if not iv.excludes_zero():
+        return "no difference detected (the interval includes 0)"
+    if iv.mean > 0:
+        return "better than the baseline"
+    return "an in-domain cost" if cost else "worse than the baseline"
+
+
+def _convergence(meta: Mapping[str, Any]) -> str:
+    lines = ["| method | runs | stopped by the rule (converged) | used the whole budget | best step: median (range) "
+             "| minutes per run (median) |", "|---|---|---|---|---|---|"]
+    by: dict[str, list[Mapping[str, Any]]] = {}
+    for r in meta["runs"]:
+        by.setdefault(r["method"], []).append(r)
+    for name, runs in by.items():
+        stopped = sum(r.get("stopped_at") is not None for r in runs)
+        budget = sum(r.get("stopped_at") is None and r.get("steps") == r.get("budget") for r in runs)
+        best = [r["best_step"] for r in runs if r.get("best_step") is not None]
+        best_s = f"{int(np.median(best))} ({min(best)}–{max(best)})" if best else "n/a"
+        mins = np.median([r["seconds"] for r in runs]) / 60
+        lines.append(f"| {name} | {len(runs)} | {stopped} | {budget} | {best_s} | {mins:.1f} |")
+    return "\n".join(lines)
+
+
+def _validation_choice(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> str:
+    refs = set(meta["references"])
+    by = _by_method(r for r in rows if r["group"] == "validation")
+    screen = set(int(s) for s in meta["config"]["study"]["screen_seeds"])
+    lines = ["| method | source-validation Dice (screening seeds) |", "|---|---|"]
+    for name, mrows in by.items():
+        if name in refs or name == meta["best_consistency"]:
             continue
-        per = [domain_means(s, "dice") for s in summaries]
-        m_id = [d.get(source, np.nan) for d in per]
-        m_ood = [ood_mean(d, source) for d in per]
-        d_id, d_ood = np.nanmean(m_id) - np.nanmean(b_id), np.nanmean(m_ood) - np.nanmean(b_ood)
-        p_id, p_ood = welch_p(m_id, b_id), welch_p(m_ood, b_ood)
-        spread = max(np.nanstd(m_ood), np.nanstd(b_ood))
-        if not math.isnan(p_ood) and p_ood < 0.05:
-            verdict = "unseen Dice higher than baseline" if d_ood > 0 else "unseen Dice lower than baseline"
-        elif abs(d_ood) <= spread:
-            verdict = "difference within the seed spread"
-        else:
-            verdict = f"larger than the seed spread, not significant at n={len(m_ood)}"
-        lines.append(f"| {name} | {d_id:+.3f} | {p_id:.3f} | {d_ood:+.3f} | {p_ood:.3f} | {verdict} |")
-        notes.append(f"{name}: {verdict} (Δ {d_ood:+.3f}); in-domain Δ {d_id:+.3f}")
-    return "\n".join(lines), notes
+        vals = _values([r for r in mrows if int(r["seed"]) in screen], "dice", sorted({r["domain"] for r in mrows}))
+        mark = " ← chosen" if name == meta["best"] else ""
+        lines.append(f"| {name}{mark} | {fmt(_per_seed_means(vals))} |")
+    return "\n".join(lines)
 
 
-def _sweep_section(sweep, source) -> str:
-    from scipy import stats
+def plot_curves(curves: Sequence[Mapping[str, Any]], path: Path, *, study: str) -> Path:
+    """Source-validation Dice against the step, one panel per method, one line per seed (PNG)."""
+    from train._io import atomic_save
+    from train.report.plots import new_figure
 
-    depths, ks, g = sweep_grids(sweep, source)
-    lines = ["| L | k | structure S | variety V | S·V | source val Dice | in-domain Dice | unseen-mean Dice |",
+    by = _by_method(curves)
+    n = max(len(by), 1)
+    cols = min(n, 4)
+    fig = new_figure(figsize=(3.2 * cols, 2.4 * ((n + cols - 1) // cols)))
+    axes = np.atleast_1d(fig.subplots((n + cols - 1) // cols, cols, squeeze=False)).ravel()
+    for ax, (name, rows) in zip(axes, by.items(), strict=False):
+        for seed in sorted({int(r["seed"]) for r in rows}):
+            pts = sorted((int(r["step"]), float(r["val_dice"])) for r in rows if int(r["seed"]) == seed)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=0.9, label=f"seed {seed}")
+        ax.set_title(name, fontsize=8)
+        ax.set_xlabel("step", fontsize=7)
+        ax.set_ylabel("validation Dice", fontsize=7)
+        ax.tick_params(labelsize=6)
+    for ax in axes[len(by):]:
+        ax.axis("off")
+    fig.suptitle(f"study {study}: source-validation Dice while training (each run stops by the same rule)",
+                 fontsize=9)
+    fig.tight_layout()
+    return atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=80))
+
+
+def _sweep_table(sweep: Sequence[Mapping[str, Any]]) -> str:
+    lines = ["| L | k | structure S | variety V | S·V | source val Dice | in-domain Dice | unseen Dice |",
              "|---|---|---|---|---|---|---|---|"]
-    flat = []
-    for i, d in enumerate(depths):
-        for j, k in enumerate(ks):
-            s, v = g["structure"][i, j], g["variety"][i, j]
-            flat.append((d, k, s, v, s * v, g["val"][i, j], g["id"][i, j], g["ood"][i, j]))
-            lines.append(f"| {d} | {k} | {s:.3f} | {v:.3f} | {s * v:.3f} | {g['val'][i, j]:.3f} | "
-                         f"{g['id'][i, j]:.3f} | {g['ood'][i, j]:.3f} |")
-    arr = np.array([f[2:] for f in flat], float)
-    ood = arr[:, 5]
-    rule = flat[int(np.nanargmax(arr[:, 2]))]
-    by_val = flat[int(np.nanargmax(arr[:, 3]))]
-    oracle = flat[int(np.nanargmax(ood))]
-    def rank(x):
-        with warnings.catch_warnings():  # a constant column (e.g. all-zero Dice at smoke size) has no rank
-            warnings.simplefilter("ignore")
-            return stats.spearmanr(x, ood, nan_policy="omit").statistic
-
-    text = "\n".join(lines)
-    text += (
-        f"\n\nSpearman rank correlation with the unseen-mean Dice across the {len(flat)} settings: "
-        f"structure S {rank(arr[:, 0]):+.2f}, variety V {rank(arr[:, 1]):+.2f}, S·V {rank(arr[:, 2]):+.2f}, "
-        f"source validation Dice {rank(arr[:, 3]):+.2f}.\n\n"
-        f"* Training-free rule (maximize S·V): L = {rule[0]}, k = {rule[1]} → unseen-mean Dice {rule[7]:.3f} "
-        f"(rank {int((ood > rule[7]).sum()) + 1} of {len(flat)}).\n"
-        f"* Chosen on the source validation split: L = {by_val[0]}, k = {by_val[1]} → unseen-mean Dice "
-        f"{by_val[7]:.3f} (rank {int((ood > by_val[7]).sum()) + 1} of {len(flat)}).\n"
-        f"* For reference only (it looks at the unseen scanners, so it is not a valid choice): the best "
-        f"setting was L = {oracle[0]}, k = {oracle[1]} with {oracle[7]:.3f}.\n"
-    )
-    return text
+    for r in sweep:
+        lines.append(f"| {r['depth']} | {r['kernel_size']} | {r['structure']:.3f} | {r['variety']:.3f} | "
+                     f"{r['structure'] * r['variety']:.3f} | {r['val']:.3f} | {r['id']:.3f} | {r['ood']:.3f} |")
+    return "\n".join(lines)
 
 
-def render_report(config, results, sweep, best, *, command, wall_s, runs_s, figures: Path, report: Path) -> str:
-    source = config.data.source
+def render_report(data_dir: str | os.PathLike, name: str, *, report: str | os.PathLike,
+                  figures: str | os.PathLike | None = None, n_boot: int = 10_000) -> str:
+    """The Markdown report of study ``name`` from ``data_dir``'s ``<name>_cases.csv``,
+    ``<name>_curves.csv`` and ``<name>_meta.json``; writes the curve figure to ``figures``
+    (default: ``results/`` next to ``report``)."""
+    import json
+
+    data_dir, report = Path(data_dir), Path(report)
+    figures = report.parent / "results" if figures is None else Path(figures)
+    figures.mkdir(parents=True, exist_ok=True)
+    rows = read_csv(data_dir / f"{name}_cases.csv", CASE_COLUMNS)
+    curves = read_csv(data_dir / f"{name}_curves.csv", CURVE_COLUMNS)
+    meta = json.loads((data_dir / f"{name}_meta.json").read_text())
+    cfg = meta["config"]
+    groups = {d: g for d, g in meta["groups"].items()}
+    test_rows = [r for r in rows if r["group"] != "validation"]
     rel = os.path.relpath(figures, report.parent)
-    seeds = tuple(config.study.seeds)
-    cpu = platform.processor() or platform.machine()
-    device = jax.devices()[0]
-    methods = "\n".join(f"* `{n}`: preset `{m['preset']}`"
-                        + (f" with {dict(m['overrides'])}" if m["overrides"] else "")
-                        + ("" if m["intensity"] else ", no intensity augmentation")
-                        for n, m in config.study.methods.items())
-    comparison, notes = _comparison(results, source)
+    plot_curves(curves, figures / "validation_curves.png", study=name)
+    data_rel = os.path.relpath(data_dir, report.parent)
+    seeds, screen = cfg["study"]["seeds"], cfg["study"]["screen_seeds"]
+    v = cfg["validation"]
+    n_subjects = len({r["subject"] for r in test_rows if int(r["seed"]) == seeds[0]})
+    minutes = sum(r["seconds"] for r in meta["runs"]) / 60
+    methods = []
+    for mname, m in cfg["study"]["methods"].items():
+        recipe = f"preset `{m['preset']}`" + (f" {m['overrides']}" if m["overrides"] else "")
+        recipe += "" if m.get("probability") is None else f", on a fraction p = {m['probability']} of the samples"
+        recipe += ", nnU-Net intensity augmentations" if m["intensity"] else ", no augmentation at all"
+        if mname not in meta["references"]:
+            recipe += f"; consistency variant: `{m['consistency']}` with λ = {m['consistency_weight']}"
+        methods.append(f"* `{mname}`: {recipe}")
+    scanners = ["| scanner | group |", "|---|---|"] + [f"| `{d}` | {g} |" for d, g in groups.items()]
     parts = [
         "# Domain-generalization study on the multi-scanner phantom",
         "",
-        "Written by `train/study/`; do not edit by hand. Reproduce with:",
+        "Generated from the data files in "
+        f"[`{data_rel}/`]({data_rel}/) (`{name}_cases.csv`: every test case; `{name}_curves.csv`: every "
+        f"validation score; `{name}_meta.json`: setup and run times); do not edit by hand. Regenerate without "
+        "training:",
         "",
-        f"```bash\n{command or 'python -m train.study --config train/configs/study_2d.py --workdir runs/study'}\n```",
+        f"```bash\npython -m train.study.report --data {data_rel} --name {name} --out {report.name}\n```",
         "",
-        f"* Date: {datetime.date.today().isoformat()}. Wall time: {runs_s / 60:.0f} min summed over the "
-        f"{len(results) * len(seeds) + len(sweep) * len(config.study.sweep_seeds)} runs (training + evaluation, "
-        f"from each run's files), {wall_s / 60:.1f} min for this invocation (runs finished by an earlier "
-        "invocation are loaded, not retrained).",
-        f"* Hardware: {os.cpu_count()} CPU cores ({cpu}), JAX backend {device.platform}; Python "
-        f"{platform.python_version()}; {_versions()}.",
-        f"* Data: 2D phantom slices {tuple(config.data.shape)}, channels {tuple(config.data.channels)}; "
-        f"{config.data.n_train} training subjects from `{source}` only; {config.data.n_eval} held-out test "
-        f"subjects per scanner (the same subjects under every scanner); {config.study.n_val} further "
-        f"source subjects as the validation split used for every choice.",
-        f"* Model and training: U-Net features {tuple(config.model.features)}, instance norm, "
-        f"{config.num_steps} steps of batch {config.data.batch_size}, AdamW lr {config.optim.learning_rate} "
-        f"cosine; Dice + CE; seeds {seeds}. Metrics on the raw grid: Dice, nDSC (r = {config.eval.ndsc_r}), "
-        f"lesion F1 (IoU ≥ {config.eval.iou_threshold}, min size {config.eval.min_lesion_size} voxels, "
-        f"connectivity {config.eval.connectivity}); each cell is mean ± std over seeds of the per-seed "
-        "mean over test subjects.",
-        "* Every method except `no_augmentation` includes nnU-Net's default intensity augmentations "
-        "(`train/augment/intensity.py`); `baseline` is those alone.",
+        f"and reproduce everything (resumable) with `{meta['command']}`.",
+        "",
+        "## Setup (fixed before any result was seen)",
+        "",
+        f"* Date {meta['date']}; {meta['hardware']}.",
+        f"* {len(meta['runs'])} runs, {minutes:.0f} min of training and evaluation in all.",
+        f"* Data: 2D phantom slices {tuple(cfg['data']['shape'])}, channels {tuple(cfg['data']['channels'])}; "
+        f"{cfg['data']['n_train']} training subjects from `{meta['source']}` only; {n_subjects} test subjects per "
+        "scanner and seed (the same subjects under every scanner, other subjects for every seed); "
+        f"{v['n_cases']} further source subjects per seed as the validation split of every choice.",
+        f"* Training: U-Net {tuple(cfg['model']['features'])}, {cfg['optim']['name']} lr "
+        f"{cfg['optim']['learning_rate']} {cfg['optim']['schedule']}, batch {cfg['data']['batch_size']}, Dice + CE; "
+        f"budget {cfg['num_steps']} steps; the source-validation Dice every {v['every']} steps; each run "
+        f"keeps its best checkpoint and stops after {v['patience']} scores without a gain above {v['min_delta']} "
+        "(the same rule for every method); the best checkpoint is evaluated.",
+        f"* Seeds {tuple(seeds)} for the references, the chosen RC method and its consistency variant; the "
+        f"other RC methods with the screening seeds {tuple(screen)}. The RC method is chosen by its source-"
+        f"validation Dice (chosen: `{meta['best']}`); consistency variants train "
+        f"{cfg['study']['num_copies']} augmented copies per image.",
+        f"* Metrics on the raw grid: Dice, nDSC (r = {cfg['eval']['ndsc_r']}), lesion F1 (IoU ≥ "
+        f"{cfg['eval']['iou_threshold']}, lesions ≥ {cfg['eval']['min_lesion_size']} voxels).",
         "",
         "Methods:",
         "",
-        methods,
+        *methods,
+        "",
+        "Scanners and their groups (set from the physics in `train/data/sources.py`, not from results):",
+        "",
+        *scanners,
+        "",
+        "## Convergence",
+        "",
+        _convergence(meta),
+        "",
+        f"![validation curves]({rel}/validation_curves.png)",
+        "",
+        "## Choosing the RC method (source validation only)",
+        "",
+        _validation_choice(rows, meta),
         "",
     ]
     for metric in METRICS:
-        parts += [f"## {METRIC_NAMES[metric]}", "", metric_table(results, source, metric), ""]
-    if comparison:
-        parts += ["## Against the baseline (Dice)", "",
-                  f"Welch t-test over {len(seeds)} seeds per method; with so few seeds only large effects can "
-                  "reach p < 0.05, and 'within the seed spread' means |Δ| ≤ the larger of the two stds.", "",
-                  comparison, ""]
-    parts += ["## L × k sweep of the seed RC", "",
-              f"Seeds {tuple(config.study.sweep_seeds)}; diagnostics on {config.study.diagnostic_images} "
-              f"source validation slices × {config.study.diagnostic_draws} draws (`train/study/diagnostics.py`).", "",
-              f"![sweep]({rel}/sweep.png)", "", _sweep_section(sweep, source), "",
-              "## Augmentation gallery", "", f"![gallery]({rel}/gallery.png)", "",
-              "## Example predictions", "",
-              f"Seed {seeds[0]}, the test subject with the largest lesion load per scanner; `{best}` is the RC "
-              "method with the best source-validation Dice.", "", f"![predictions]({rel}/predictions.png)", "",
-              "## Findings (generated from the numbers above)", "",
-              "Unseen-mean Dice against the baseline:", ""]
-    parts += [f"* {n}" for n in notes]
-    hard = _hardest_shift_notes(results, source)
-    if hard:
-        parts += ["", hard[0], ""] + [f"* {n}" for n in hard[1:]]
-    parts += ["", "A method whose source-validation Dice is far below the baseline's is underfitted at this "
-              f"training length ({config.num_steps} steps), so its unseen-scanner Dice mixes the cost of the "
-              "harder training task with any gain in robustness; longer training (e.g. `--config.num_steps`) "
-              "separates the two."]
+        parts += [f"## {METRIC_NAMES[metric]}", "", "Mean ± std over seeds of each seed's mean over test subjects "
+                  "(a group's value per subject is its mean over the group's scanners).", "",
+                  metric_table(test_rows, groups, metric), "", "<details><summary>per scanner</summary>", "",
+                  metric_table(test_rows, groups, metric, columns="scanners"), "", "</details>", ""]
+    parts += ["## Against the baseline: paired differences with 95 % intervals", "",
+              "Each cell: mean of `method − baseline` over (seed, test subject) pairs, and its two-stage bootstrap "
+              "95 % interval (seeds resampled, then subjects within each seed; `train/study/stats.py`).", ""]
+    findings = []
+    for metric in METRICS:
+        ivs = intervals(test_rows, groups, metric, n_boot=n_boot)
+        cols = list(group_domains(groups))
+        parts += [f"### {METRIC_NAMES[metric]}", "", "| method | " + " | ".join(cols) + " |",
+                  "|" + "---|" * (len(cols) + 1)]
+        for mname, by_group in ivs.items():
+            parts.append(f"| {mname} | " + " | ".join(by_group[c].text() for c in cols) + " |")
+            if metric == "dice" and mname in (meta["best"], meta["best_consistency"]):
+                cost, gain = by_group.get("in-domain"), by_group.get("unseen")
+                findings.append(f"* `{mname}` ({cost.n_seeds} seeds, {cost.n_subjects} subject pairs per scanner "
+                                f"group): in-domain Δ Dice {cost.text()}: {_verdict(cost, cost=True)}; unseen-scanner "
+                                f"Δ Dice {gain.text()}: {_verdict(gain, cost=False)}"
+                                + "".join(f"; {g} {by_group[g].text()}" for g in _SHIFT_GROUPS if g in by_group)
+                                + ".")
+        parts.append("")
+    if meta.get("sweep"):
+        parts += ["## L × k sweep of the seed RC", "", f"![sweep]({rel}/sweep.png)", "", _sweep_table(meta["sweep"]),
+                  ""]
+    parts += ["## Findings (generated from the intervals above)", "", *findings, "",
+              "## Limits", "",
+              "* A phantom: real MNI152 anatomy and MR signal equations, but simulated lesions, scanners and "
+              "artefacts; the unseen scanners are protocols defined in code, not real sites.",
+              "* 2D slices and a small U-Net at a CPU budget; 3D and full-size nnU-Net training were not run.",
+              "* The consistency variants use fewer augmented copies than the papers' 3 (`study.num_copies`).",
+              "", "## Augmentation gallery and example predictions", "",
+              f"![gallery]({rel}/gallery.png)", "", f"![predictions]({rel}/predictions.png)", ""]
     return "\n".join(parts) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m train.study.report``: regenerates a report from its data files."""
+    from train._io import write_text
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True, help="folder of <name>_cases.csv, <name>_curves.csv, <name>_meta.json")
+    p.add_argument("--name", required=True, help="the study's name (study.name), e.g. study_2d")
+    p.add_argument("--out", required=True, help="the report to write, e.g. docs/results.md")
+    args = p.parse_args(argv)
+    for suffix in ("_cases.csv", "_curves.csv", "_meta.json"):
+        f = Path(args.data) / f"{args.name}{suffix}"
+        if not f.is_file():
+            p.error(f"--data {args.data}: {f.name} not found")
+    out = Path(args.out)
+    write_text(out, render_report(args.data, args.name, report=out))
+    print(f"report: {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,18 +1,24 @@
-"""Domain-generalization study: does RC help out of domain, and which depth L and kernel size k?
+"""Domain-generalization study: does RC help a lesion segmenter on unseen scanners, and at what cost in domain?
 
 ``python -m train.study --config train/configs/study_2d.py --workdir DIR``
 
-1. Every method of ``config.study.methods`` is trained on the source scanner with each seed of
-   ``config.study.seeds`` and evaluated on held-out subjects of every scanner and on a
-   validation split of the source scanner.
-2. The seed RC is swept over ``sweep_depths`` x ``sweep_kernel_sizes``; for each setting two
-   training-free diagnostics (:mod:`train.study.diagnostics`) are computed on the augmented
-   images. L and k are chosen (a) by the training-free rule "maximize structure x variety" and
-   (b) by Dice on the source validation split; the unseen scanners are only looked at afterwards.
-3. The report (``config.study.report``, default ``docs/results.md``) is written with the tables,
-   the sweep heatmaps, an augmentation gallery and example predictions (PNGs next to it).
+Every run trains on the source scanner only, scores the source-validation split every
+``validation.every`` steps, keeps its best checkpoint and stops by the same rule
+(:mod:`train.loop`) under one step budget; it is evaluated (best checkpoint) on held-out subjects
+of every scanner. In order:
 
-Runs are resumable: a run whose ``summary.json`` exists is not trained again.
+1. The references (``study.references``: no augmentation, and nnU-Net's intensity augmentations
+   alone, the baseline) with every seed of ``study.seeds``.
+2. Every random-convolution method of ``study.methods`` with the ``study.screen_seeds``.
+3. The best of them by source-validation Dice (never by an unseen scanner) with the remaining
+   seeds, and the same method with its consistency loss (``consistency``,
+   ``consistency_weight``; ``study.num_copies`` augmented copies) with every seed.
+4. Optionally the seed RC's L x k sweep (``study.sweep_depths`` x ``sweep_kernel_sizes``; empty: none).
+
+The per-case metrics and validation curves are written as CSV to ``study.data_dir``
+(:mod:`train.study.data`), and the report (``study.report``) is rendered from those files
+(:func:`train.study.report.render_report`), so it can be regenerated without retraining.
+Runs are resumable: a run whose ``summary.json`` exists is loaded, an interrupted one resumes.
 """
 
 from __future__ import annotations
@@ -29,35 +35,46 @@ import ml_collections
 from train._io import write_text
 from train.augment import make_augment
 from train.config import check_config
-from train.data.phantom import phantom_cases
-from train.data.preprocess import preprocess_case
-from train.data.sources import evaluation_domains, target_spacing
+from train.data.sources import domain_groups, evaluation_domains, validation_pairs
 from train.evaluate import evaluate
 from train.lock import WorkdirLock
 from train.loop import train
-from train.rng import PHANTOM_VAL_OFFSET, Stream, stream_key
+from train.rng import Stream, stream_key
 from train.runs import variant_config
+from train.study.data import CASE_COLUMNS, CURVE_COLUMNS, case_rows, curve_rows, write_csv, write_json
 from train.study.diagnostics import augmentation_diagnostics
 from train.study.figures import plot_gallery, plot_predictions, plot_sweep
 from train.study.report import render_report
-from train.study.scores import best_by_validation, val_domain
+from train.study.scores import best_by_validation, sweep_grids, val_domain
 
-__all__ = ["check_study", "run_config", "run_one", "run_study"]
+__all__ = ["check_study", "consistency_method", "run_config", "run_one", "run_study"]
 
-def run_config(base: ml_collections.ConfigDict, method: Mapping[str, Any], seed: int) -> ml_collections.ConfigDict:
-    """The training config of one (method, seed) run (:func:`train.runs.variant_config`)."""
+_METHOD_KEYS = {"preset", "intensity", "overrides", "probability", "consistency", "consistency_weight"}
+
+
+def run_config(base: ml_collections.ConfigDict, method: Mapping[str, Any], seed: int, *,
+               num_copies: int = 1) -> ml_collections.ConfigDict:
+    """The training config of one (method, seed) run (:func:`train.runs.variant_config`); a method
+    with ``use_consistency`` trains ``num_copies`` copies with its consistency loss."""
     cfg = variant_config(base, preset=method["preset"], overrides=dict(method.get("overrides") or {}),
                          intensity=bool(method["intensity"]), seed=seed)
+    cfg.randconv.probability = method.get("probability")
+    if method.get("use_consistency"):
+        cfg.loss.consistency = method["consistency"]
+        cfg.loss.consistency_weight = float(method["consistency_weight"])
+        cfg.loss.num_copies = int(num_copies)
     del cfg["study"]
     return cfg
 
 
-def _domains_for_seed(cfg: ml_collections.ConfigDict, n_val: int) -> dict:
+def consistency_method(method: Mapping[str, Any]) -> dict[str, Any]:
+    """``method`` trained with its consistency loss (the papers' lever against the in-domain cost)."""
+    return {**dict(method), "use_consistency": True}
+
+
+def _domains_for_seed(cfg: ml_collections.ConfigDict) -> dict:
     domains = dict(evaluation_domains(cfg))
-    source = cfg.data.source
-    val = phantom_cases(source, n=n_val, dims=int(cfg.data.spatial_dims), shape=tuple(cfg.data.shape),
-                        seed=int(cfg.seed) + PHANTOM_VAL_OFFSET, channels=tuple(cfg.data.channels))
-    domains[val_domain(source)] = [(c, preprocess_case(c, target_spacing=target_spacing(cfg.data))) for c in val]
+    domains[val_domain(cfg.data.source)] = validation_pairs(cfg)
     return domains
 
 
@@ -68,8 +85,14 @@ def run_one(cfg: ml_collections.ConfigDict, run_dir: Path, domains: Mapping) -> 
         if summary_path.exists():
             return json.loads(summary_path.read_text())
         result = train(cfg, run_dir, progress=False, resume=(run_dir / "checkpoints").exists(), lock=lock)
-        return evaluate(result.graphdef, result.eval_params, domains, cfg, run_dir,
-                        run=f"{run_dir.parent.name}/{run_dir.name}")
+        summary = evaluate(result.graphdef, result.eval_params, domains, cfg, run_dir,
+                           run=f"{run_dir.parent.name}/{run_dir.name}")
+        rec = result.validation
+        training = {"steps": int(result.state.step), "budget": int(cfg.num_steps),
+                    "best_step": None if rec is None else rec.best_step,
+                    "stopped_at": None if rec is None else rec.stopped_at}
+        write_text(run_dir / "training.json", json.dumps(training, indent=2) + "\n")
+        return summary
 
 
 def _run_seconds(run_dir: Path) -> float:
@@ -81,40 +104,70 @@ def _run_seconds(run_dir: Path) -> float:
         return 0.0
 
 
-_STUDY_KEYS = {"seeds", "n_val", "methods", "sweep_depths", "sweep_kernel_sizes", "sweep_seeds", "diagnostic_images",
-               "diagnostic_draws", "report"}
+_STUDY_KEYS = {"name", "seeds", "screen_seeds", "references", "methods", "num_copies", "sweep_depths",
+               "sweep_kernel_sizes", "sweep_seeds", "diagnostic_images", "diagnostic_draws", "data_dir", "report"}
+
+
+def _ints(value: Any, key: str, *, allow_empty: bool = False) -> tuple[int, ...]:
+    if isinstance(value, str) or not isinstance(value, tuple | list) or (not value and not allow_empty) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+        raise ValueError(f"study.{key} must be a {'' if allow_empty else 'non-empty '}tuple of ints >= 0, "
+                         f"got {value!r}")
+    return tuple(value)
 
 
 def check_study(config: ml_collections.ConfigDict) -> None:
     """Checks the training keys (:func:`train.config.check_config`), the ``study`` section, and every
-    method's and sweep setting's run config, so a bad method fails before the first run trains."""
+    method's run config (with and without its consistency loss), so a bad method fails before the
+    first run trains."""
     check_config(config, extra_sections=("study",))
     st = config.get("study")
     if st is None:
         raise ValueError("config has no 'study' section (use train/configs/study_2d.py or study_3d.py)")
     if set(st) != _STUDY_KEYS:
         raise ValueError(f"config.study must have the keys {sorted(_STUDY_KEYS)}, got {sorted(st)}")
-    for key in ("seeds", "sweep_depths", "sweep_kernel_sizes", "sweep_seeds"):
-        if not st[key] or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in st[key]):
-            raise ValueError(f"study.{key} must be a non-empty tuple of ints >= 0, got {st[key]!r}")
-    for key, lo in (("n_val", 1), ("diagnostic_images", 1), ("diagnostic_draws", 2)):
+    seeds = _ints(st.seeds, "seeds")
+    screen = _ints(st.screen_seeds, "screen_seeds")
+    if not set(screen) <= set(seeds):
+        raise ValueError(f"study.screen_seeds {screen} must be among study.seeds {seeds}")
+    depths = _ints(st.sweep_depths, "sweep_depths", allow_empty=True)
+    ks = _ints(st.sweep_kernel_sizes, "sweep_kernel_sizes", allow_empty=True)
+    if bool(depths) != bool(ks):
+        raise ValueError("study.sweep_depths and study.sweep_kernel_sizes must both be empty (no sweep) or both "
+                         f"be set, got {depths!r} and {ks!r}")
+    if depths:
+        _ints(st.sweep_seeds, "sweep_seeds")
+    for key, lo in (("diagnostic_images", 1), ("diagnostic_draws", 2), ("num_copies", 2)):
         if not isinstance(st[key], int) or st[key] < lo:
             raise ValueError(f"study.{key} must be an int >= {lo}, got {st[key]!r}")
+    for key in ("name", "data_dir"):
+        if not isinstance(st[key], str) or not st[key]:
+            raise ValueError(f"study.{key} must be a non-empty string, got {st[key]!r}")
     if st.report is not None and (not isinstance(st.report, str) or not st.report):
         raise ValueError(f"study.report must be None (results.md in the work dir) or a file, got {st.report!r}")
-    if "baseline" not in st.methods:
-        raise ValueError(f"study.methods must include 'baseline' (the reference of every comparison), got "
-                         f"{sorted(st.methods)}")
+    if config.validation.every is None:
+        raise ValueError("the study chooses by source-validation Dice and keeps each run's best checkpoint: set "
+                         "validation.every (and validation.patience for early stopping)")
+    refs = tuple(st.references)
+    if "baseline" not in refs:
+        raise ValueError(f"study.references must include 'baseline' (the reference of every comparison), got {refs}")
+    for name in refs:
+        if name not in st.methods:
+            raise ValueError(f"study.references names {name!r}, which is not in study.methods")
+    if not any(n not in refs for n in st.methods):
+        raise ValueError("study.methods has no random-convolution method besides the references")
     for name, method in st.methods.items():
-        if set(method) != {"preset", "intensity", "overrides"}:
-            raise ValueError(f"study.methods[{name!r}] must have the keys preset, intensity, overrides, got "
+        if set(method) != _METHOD_KEYS:
+            raise ValueError(f"study.methods[{name!r}] must have the keys {sorted(_METHOD_KEYS)}, got "
                              f"{sorted(method)}")
-        try:
-            check_config(run_config(config, method, st.seeds[0]))
-        except ValueError as err:
-            raise ValueError(f"study.methods[{name!r}]: {err}") from err
-    for depth in st.sweep_depths:
-        for k in st.sweep_kernel_sizes:
+        variants = [method] if name in refs else [method, consistency_method(method)]
+        for m in variants:
+            try:
+                check_config(run_config(config, m, seeds[0], num_copies=int(st.num_copies)))
+            except ValueError as err:
+                raise ValueError(f"study.methods[{name!r}]: {err}") from err
+    for depth in depths:
+        for k in ks:
             check_config(run_config(config, _sweep_method(depth, k), st.sweep_seeds[0]))
 
 
@@ -124,7 +177,7 @@ def _sweep_method(depth: int, kernel_size: int) -> dict[str, Any]:
 
 
 def run_study(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, command: str = "") -> Path:
-    """Runs the whole study (module docstring) and writes the report; returns its path."""
+    """Runs the whole study (module docstring), writes its data files and the report; returns the report's path."""
     check_study(config)
     with WorkdirLock(workdir):  # one study per work dir (each run's folder is locked too)
         return _run_study(config, Path(workdir), command)
@@ -135,30 +188,52 @@ def _run_study(config: ml_collections.ConfigDict, workdir: Path, command: str) -
     st = config.study
     source = config.data.source
     seeds = tuple(int(s) for s in st.seeds)
+    screen = tuple(int(s) for s in st.screen_seeds)
+    refs = tuple(st.references)
+    copies = int(st.num_copies)
     domain_cache: dict[int, dict] = {}
+    groups = domain_groups(config)
 
     def domains(seed: int) -> dict:
         if seed not in domain_cache:
-            domain_cache[seed] = _domains_for_seed(run_config(config, {"preset": "none", "intensity": False}, seed),
-                                                   int(st.n_val))
+            domain_cache[seed] = _domains_for_seed(run_config(config, {"preset": "none", "intensity": False}, seed))
         return domain_cache[seed]
 
     results: dict[str, list[dict]] = {}
-    run_dirs: list[Path] = []
-    for name, method in st.methods.items():
+    cases: list[dict] = []
+    curves: list[dict] = []
+    runs: list[dict] = []
+
+    def run(name: str, method: Mapping[str, Any], seed: int) -> None:
+        run_dir = workdir / "runs" / name / f"seed{seed}"
+        summary = run_one(run_config(config, method, seed, num_copies=copies), run_dir, domains(seed))
+        results.setdefault(name, []).append(summary)
+        cases.extend(case_rows(summary, method=name, seed=seed, groups=groups))
+        curves.extend(curve_rows(run_dir / "metrics.jsonl", method=name, seed=seed))
+        info = json.loads((run_dir / "training.json").read_text()) if (run_dir / "training.json").exists() else {}
+        runs.append({"method": name, "seed": seed, "seconds": _run_seconds(run_dir), **info})
+        print(f"[study] {name} seed {seed}: done ({time.perf_counter() - t_start:.0f} s)", flush=True)
+
+    for name in refs:
         for seed in seeds:
-            cfg = run_config(config, method, seed)
-            run_dirs.append(workdir / "runs" / name / f"seed{seed}")
-            summary = run_one(cfg, run_dirs[-1], domains(seed))
-            results.setdefault(name, []).append(summary)
-            print(f"[study] {name} seed {seed}: done ({time.perf_counter() - t_start:.0f} s)", flush=True)
+            run(name, st.methods[name], seed)
+    candidates = [n for n in st.methods if n not in refs]
+    for name in candidates:
+        for seed in screen:
+            run(name, st.methods[name], seed)
+    best = best_by_validation({n: results[n] for n in candidates}, source)
+    for seed in seeds:
+        if seed not in screen:
+            run(best, st.methods[best], seed)
+    best_cons = f"{best} + {st.methods[best]['consistency']}"
+    for seed in seeds:
+        run(best_cons, consistency_method(st.methods[best]), seed)
 
     sweep = []
     for depth in st.sweep_depths:
         for k in st.sweep_kernel_sizes:
             method = _sweep_method(depth, k)
             dirs = [workdir / "sweep" / f"L{depth}_k{k}" / f"seed{s}" for s in st.sweep_seeds]
-            run_dirs.extend(dirs)
             summaries = [run_one(run_config(config, method, s), d, domains(int(s)))
                          for s, d in zip(st.sweep_seeds, dirs, strict=True)]
             diag = _diagnostics(config, method, domains(seeds[0]))
@@ -166,21 +241,58 @@ def _run_study(config: ml_collections.ConfigDict, workdir: Path, command: str) -
             print(f"[study] sweep L={depth} k={k}: done ({time.perf_counter() - t_start:.0f} s)", flush=True)
 
     report = workdir / "results.md" if st.report is None else Path(st.report)
-    report.parent.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(st.data_dir) if st.report is not None else workdir / "results"
     figures = report.parent / "results"
-    figures.mkdir(exist_ok=True)
-    plot_sweep(sweep, source, figures / "sweep.png", study=workdir.name)
+    figures.mkdir(parents=True, exist_ok=True)
+    write_csv(data_dir / f"{st.name}_cases.csv", cases, CASE_COLUMNS)
+    write_csv(data_dir / f"{st.name}_curves.csv", curves, CURVE_COLUMNS)
+    meta = _meta(config, command, best, best_cons, runs, groups, time.perf_counter() - t_start)
+    meta["sweep"] = _sweep_rows(sweep, source)
+    write_json(data_dir / f"{st.name}_meta.json", meta)
+    if sweep:
+        plot_sweep(sweep, source, figures / "sweep.png", study=workdir.name)
     plot_gallery(config, domains(seeds[0])[val_domain(source)][0][1], figures / "gallery.png",
                  study=workdir.name)
-    best = best_by_validation(results, source)
     plot_predictions(config, workdir, seeds[0], best, domains(seeds[0]), figures / "predictions.png",
                      study=workdir.name)
-    wall = time.perf_counter() - t_start
-    runs_s = sum(_run_seconds(d) for d in run_dirs)
-    text = render_report(config, results, sweep, best, command=command, wall_s=wall, runs_s=runs_s, figures=figures,
-                   report=report)
-    write_text(report, text)
+    write_text(report, render_report(data_dir, st.name, report=report, figures=figures))
     return report
+
+
+def _sweep_rows(sweep, source) -> list[dict[str, Any]]:
+    """The sweep as data: per (L, k) the diagnostics and the mean source-validation, in-domain and
+    unseen Dice over the sweep's seeds."""
+    if not sweep:
+        return []
+    depths, ks, g = sweep_grids(sweep, source)
+    return [{"depth": d, "kernel_size": k, **{n: float(g[n][i, j]) for n in g}}
+            for i, d in enumerate(depths) for j, k in enumerate(ks)]
+
+
+def _meta(config, command, best, best_cons, runs, groups, wall_s) -> dict[str, Any]:
+    """What the report states besides the numbers: the setup, the choice made on validation, run times."""
+    import datetime
+    import platform
+
+    import jax
+
+    from train.study.report import versions
+
+    st = config.study
+    return {
+        "command": command or f"python -m train.study --config train/configs/{st.name}.py --workdir runs/{st.name}",
+        "date": datetime.date.today().isoformat(),
+        "hardware": f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), JAX backend "
+                    f"{jax.devices()[0].platform}; Python {platform.python_version()}; {versions()}",
+        "config": json.loads(config.to_json()),
+        "source": config.data.source,
+        "groups": dict(groups),
+        "references": list(st.references),
+        "best": best,
+        "best_consistency": best_cons,
+        "runs": runs,
+        "wall_s": wall_s,
+    }
 
 
 def _diagnostics(config, method, domains) -> dict[str, float]:

@@ -1,13 +1,21 @@
-"""The study report's pieces: mean ± std over seeds, Welch's test against its formula, the metric table."""
-
-import math
+"""The study report's pieces, from per-case rows: mean ± std over seeds, group tables, paired intervals."""
 
 import numpy as np
 import pytest
-from scipy import special
 
-from train.study.report import fmt, metric_table, welch_p
-from train.study.scores import val_domain
+from train.study.report import fmt, group_means, intervals, metric_table
+
+GROUPS = {"site_a_1.5t": "source", "site_b_3t": "mild shift", "site_e_3t_ti2500": "strong shift"}
+
+
+def _rows(method, values):
+    """values: {(seed, subject): (a, b, e)} Dice on the three scanners."""
+    out = []
+    for (seed, subject), vals in values.items():
+        for domain, v in zip(GROUPS, vals, strict=True):
+            out.append({"method": method, "seed": seed, "domain": domain, "group": GROUPS[domain],
+                        "subject": subject, "dice": v, "ndsc": v, "lesion_f1": v})
+    return out
 
 
 def test_fmt_is_nan_aware_mean_and_population_std():
@@ -15,28 +23,30 @@ def test_fmt_is_nan_aware_mean_and_population_std():
     assert fmt([]) == "n/a" and fmt([float("nan")]) == "n/a"
 
 
-def _welch_oracle(a, b):
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    t = (a.mean() - b.mean()) / math.sqrt(va + vb)
-    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    return 2 * special.stdtr(dof, -abs(t))  # two-sided, Welch-Satterthwaite degrees of freedom
+def test_group_means_average_subjects_within_a_seed_then_seeds():
+    rows = _rows("m", {(0, "s1"): (0.8, 0.6, 0.2), (0, "s2"): (0.6, 0.4, 0.0), (1, "s1"): (1.0, 0.5, 0.5)})
+    # seed 0: mean over subjects 0.7; seed 1: 1.0 -> 0.85 ± 0.15
+    assert group_means(rows, "dice", ["site_a_1.5t"]) == "0.850 ± 0.150"
+    # unseen per subject: mean of b and e -> seed 0: (0.4 + 0.2) / 2 = 0.3, seed 1: 0.5
+    assert group_means(rows, "dice", ["site_b_3t", "site_e_3t_ti2500"]) == "0.400 ± 0.100"
+    lines = metric_table(rows, GROUPS, "dice").splitlines()
+    assert lines[0] == "| method | seeds | in-domain | mild shift | strong shift | unseen |"
+    assert lines[2] == "| m | 2 | 0.850 ± 0.150 | 0.500 ± 0.000 | 0.300 ± 0.200 | 0.400 ± 0.100 |"
+    assert metric_table(rows, GROUPS, "dice", columns="scanners").splitlines()[0] == (
+        "| method | seeds | site_a_1.5t | site_b_3t | site_e_3t_ti2500 |")
 
 
-def test_welch_p_against_its_formula():
-    a, b = [0.61, 0.64, 0.58], [0.52, 0.55, 0.57, 0.50]
-    assert welch_p(a, b) == pytest.approx(_welch_oracle(a, b), rel=1e-9)
-    assert math.isnan(welch_p([0.5], b)) and math.isnan(welch_p([0.5, 0.5], [0.5, 0.5]))
-
-
-def test_metric_table_rows_per_method_with_the_unseen_mean():
-    def s(a, e):
-        return {"per_domain": {"site_a_1.5t": {"dice": {"mean": a}}, "site_e_3t_ti2500": {"dice": {"mean": e}},
-                               val_domain("site_a_1.5t"): {"dice": {"mean": 0.5}}}}
-
-    text = metric_table({"baseline": [s(0.8, 0.2), s(0.6, 0.4)]}, "site_a_1.5t", "dice")
-    lines = text.splitlines()
-    assert lines[0].startswith("| method | site_a_1.5t (in-domain) | site_b_3t")
-    row = lines[2].split(" | ")
-    assert row[0] == "| baseline" and row[1] == "0.700 ± 0.100"
-    assert row[-1] == "0.300 ± 0.100 |"  # unseen mean per seed: 0.2 and 0.4 (only site_e has values)
+def test_intervals_are_paired_per_seed_and_subject():
+    rng = np.random.default_rng(0)
+    base, gain = {}, {}
+    for seed in range(3):
+        for i in range(20):
+            a, b, e = rng.uniform(0.5, 0.9, size=3)
+            base[(seed, f"s{i}")] = (a, b, e)
+            gain[(seed, f"s{i}")] = (a - 0.05, b + 0.1, e + 0.1)  # exactly -0.05 in domain, +0.1 unseen
+    rows = _rows("baseline", base) + _rows("rc", gain)
+    iv = intervals(rows, GROUPS, "dice", n_boot=500)["rc"]
+    # pairing removes the between-subject spread: the intervals are points at the exact differences
+    assert iv["in-domain"].mean == pytest.approx(-0.05) and iv["in-domain"].high == pytest.approx(-0.05)
+    assert iv["unseen"].mean == pytest.approx(0.1) and iv["unseen"].low == pytest.approx(0.1)
+    assert iv["unseen"].n_seeds == 3 and iv["unseen"].n_subjects == 60

@@ -1,28 +1,38 @@
-"""The study runner end to end at smoke size, and its resumability."""
+"""The study runner end to end at smoke size: the choice, the data files, the report regenerated from them,
+and resumability."""
 
 import json
 
 from train.configs import study_2d
 from train.study import run_study
-from train.study.figures import predictions_figure
-from train.study.runner import _domains_for_seed, run_config
+from train.study.data import CASE_COLUMNS, read_csv
+from train.study.report import main as report_main
 
 
-def test_study_smoke_writes_report_and_figures_and_resumes(tmp_path):
+def test_study_smoke_writes_data_and_a_report_that_regenerates_and_resumes(tmp_path):
     config = study_2d.get_config("smoke")
     report = run_study(config, tmp_path, command="python -m train.study --config train/configs/study_2d.py:smoke")
     text = report.read_text()
-    for heading in ("## Dice", "## nDSC", "## lesion F1", "## L × k sweep", "Training-free rule", "## Findings"):
+    for heading in ("## Convergence", "## Choosing the RC method", "## Dice", "## nDSC", "## lesion F1",
+                    "paired differences with 95 % intervals", "## L × k sweep", "## Findings", "## Limits"):
         assert heading in text, heading
-    for png in ("sweep.png", "gallery.png", "predictions.png"):
+    for png in ("sweep.png", "gallery.png", "predictions.png", "validation_curves.png"):
         assert (tmp_path / "results" / png).stat().st_size > 0
+    meta = json.loads((tmp_path / "results" / "study_2d_meta.json").read_text())
+    best = meta["best"]
+    assert best == "gin_ipa" and meta["best_consistency"] == "gin_ipa + gin_consistency"
+    rows = read_csv(tmp_path / "results" / "study_2d_cases.csv", CASE_COLUMNS)
+    seeds_of = {m: sorted({r["seed"] for r in rows if r["method"] == m}) for m in {r["method"] for r in rows}}
+    assert seeds_of == {"baseline": [0], "gin_ipa": [0], "gin_ipa + gin_consistency": [0]}
+    domains = {r["domain"] for r in rows}
+    assert domains == {"site_a_1.5t", "site_e_3t_ti2500", "site_a_1.5t (validation)"}
+    for run in ("baseline", "gin_ipa"):  # every run kept and evaluated its best validation checkpoint
+        assert (tmp_path / "runs" / run / "seed0" / "best").is_dir()
+    # the report is a function of the data files alone
+    report.unlink()
+    report_main(["--data", str(tmp_path / "results"), "--name", "study_2d", "--out", str(report)])
+    assert report.read_text() == text
     summary = tmp_path / "runs" / "gin_ipa" / "seed0" / "summary.json"
-    assert "site_a_1.5t (validation)" in json.loads(summary.read_text())["per_domain"]
     mtime = summary.stat().st_mtime
     run_study(config, tmp_path)  # finished runs are loaded, not retrained
     assert summary.stat().st_mtime == mtime
-    domains = _domains_for_seed(run_config(config, {"preset": "none", "intensity": False}, 0), 1)
-    fig = predictions_figure(config, tmp_path, 0, "gin_ipa", domains, study=tmp_path.name)
-    title = f"study {tmp_path.name}: test predictions, seed 0 (reference green, prediction red)"
-    assert fig._suptitle.get_text() == title
-    assert [ax.get_title() for ax in fig.axes[:4]] == ["FLAIR", "reference", "baseline (seed 0)", "gin_ipa (seed 0)"]
