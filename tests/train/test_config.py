@@ -167,3 +167,25 @@ def test_a_batch_that_does_not_split_over_the_devices_is_refused_before_anything
     with pytest.raises(ValueError, match="data.batch_size 6 must be divisible by the 8 devices of parallel='mesh'"):
         train(c, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_validation_and_study_rules_are_checked():
+    c = smoke.get_config()
+    c.validation.patience = 3
+    with pytest.raises(ValueError, match="validation.patience is 3 but validation.every is None"):
+        check_config(c)
+    c.validation.every, c.validation.min_delta = 10, -0.1
+    with pytest.raises(ValueError, match="validation.min_delta"):
+        check_config(c)
+    c = study_2d.get_config("smoke")
+    c.validation.every, c.validation.patience = None, None
+    with pytest.raises(ValueError, match="set validation.every"):
+        check_study(c)
+    c = study_2d.get_config("smoke")
+    c.study.screen_seeds = (7,)
+    with pytest.raises(ValueError, match="screen_seeds"):
+        check_study(c)
+    c = study_2d.get_config("smoke")
+    c.study.methods.gin_ipa.consistency = "kl"
+    with pytest.raises(ValueError, match=r"study.methods\['gin_ipa'\].*loss.consistency"):
+        check_study(c)

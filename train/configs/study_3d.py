@@ -2,9 +2,9 @@
 
 ``python -m train.study --config train/configs/study_3d.py --workdir DIR``
 
-Same methods, seeds and sweep as ``study_2d``, with the 3D presets in their native form
-(``ms_rc_3d``, ``nnunet_rc`` on 3³ kernels), 3D U-Net on 64³ patches of 96³ volumes. The report
-goes to ``docs/results_3d.md``.
+Same methods, seeds and rule as ``study_2d`` (3³ kernels in 3D), plus the MS group's own 3D
+preset ``ms_rc_3d``; 3D U-Net on 64³ patches of 96³ volumes. The report goes to
+``docs/results_3d.md``, its data to ``docs/results/study_3d_*``.
 """
 
 from train.configs import study_2d
@@ -24,10 +24,10 @@ def get_config(size: str = "full"):
         c.data.n_eval = 8
         c.model.features = (16, 32, 64, 128)
         c.eval.batch_size = 4
-        methods = c.study.methods
-        for name_2d, name_3d in (("ms_rc_2d", "ms_rc_3d"), ("nnunet_rc_2d", "nnunet_rc")):
-            methods[name_3d] = methods[name_2d]
-            del methods[name_2d]
+        c.validation.every = 200
+        c.study.methods.ms_rc_3d = c.study.methods.ms_rc_p05.copy_and_resolve_references()
+        c.study.methods.ms_rc_3d.preset, c.study.methods.ms_rc_3d.overrides = "ms_rc_3d", {}
+        c.study.name = "study_3d"
         c.study.report = "docs/results_3d.md"
     else:
         c.data.shape = (32, 32, 32)
