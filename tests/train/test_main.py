@@ -16,7 +16,7 @@ def test_cli_smoke_run_writes_everything(smoke_run):
     source = next(line for line in table if " site_a_1.5t " in line)
     shifted = next(line for line in table if " site_e_3t_ti2500 " in line)
     assert " source " in source and " strong shift " in shifted  # the table marks the groups
-    assert "strong shift: a scanner whose FLAIR does not null CSF" in proc.stdout
+    assert "strong shift: scanners whose tissue contrast differs in kind: a tissue ordering flips" in proc.stdout
     last = table[-6:]  # the last lines say where everything is
     assert last[0] == f"results table: {workdir / 'results.txt'} (the table above)"
     assert last[1].startswith(f"summaries:     {workdir / 'summary.json'}")

@@ -37,17 +37,30 @@ PHANTOM_SHIFTS = {
     "site_b_3t": "mild shift",
     "site_c_1.5t_se": "mild shift",
     "site_d_lowfield": "mild shift",
+    "site_f_3t_3d": "mild shift",
+    "site_g_0.55t": "mild shift",
     "site_e_3t_ti2500": "strong shift",
+    "site_h_3t_te81": "strong shift",
+    "site_i_1.5t_3dflair": "strong shift",
+    "site_j_3t_irspgr": "strong shift",
 }
-"""How far each phantom scanner is from the source scanner ``site_a_1.5t`` (see
-:mod:`train.data.phantom`): the mild ones change field strength, noise, bias, resolution or the T1w
-sequence but keep every contrast ordering; ``site_e_3t_ti2500``'s FLAIR does not null CSF, so CSF is
-brighter than white matter there (the ordering flips)."""
+"""How far each phantom scanner is from the source scanner ``site_a_1.5t``, by the rule of
+:mod:`train.data.phantom.contrast` (stated before any model was trained on these profiles, from the
+tissue contrasts alone): strong if, on FLAIR or T1w, two of CSF / GM / WM / lesion swap their order
+(pairs at least 0.1 WM apart) or the lesion contrast (lesion / WM) changes by more than 1.5x; else
+mild. ``site_e_3t_ti2500``: its FLAIR does not null CSF (CSF brighter than WM and GM);
+``site_h_3t_te81``: FLAIR at TE 81 ms, lesion / WM 1.70 instead of 2.80; ``site_i_1.5t_3dflair``:
+3D FLAIR at a long equivalent TE, lesion / WM 4.95; ``site_j_3t_irspgr``: IR-SPGR T1w, lesion / WM
+0.49 instead of 0.79. The mild ones change field strength (0.55 / 1.5 / 3 T), the T1w family (spin
+echo, MPRAGE), noise, bias, resolution and k-space artefacts but keep the orderings and the lesion
+contrast (tested against the rule)."""
 
 GROUP_NOTES = {
     "source": "the training scanner / data set, on held-out subjects",
-    "mild shift": "other scanners, same contrast orderings (field strength, noise, bias, resolution)",
-    "strong shift": "a scanner whose FLAIR does not null CSF: the contrast ordering flips",
+    "mild shift": "other scanners, same tissue orderings and lesion contrast within 1.5x (field strength, "
+    "sequence family, noise, bias, resolution, k-space artefacts)",
+    "strong shift": "scanners whose tissue contrast differs in kind: a tissue ordering flips (FLAIR not nulling "
+    "CSF) or the lesion contrast changes by more than 1.5x (FLAIR TE, 3D FLAIR, IR-SPGR T1w)",
     "unseen": "another scanner or data set",
 }
 """What each group of :func:`domain_groups` means (printed under the results table)."""

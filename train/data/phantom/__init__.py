@@ -10,7 +10,9 @@ One job per module:
 - :mod:`~train.data.phantom.subject`: :class:`Subject` and :func:`make_subject`;
 - :mod:`~train.data.phantom.physics`: tissue labels and parameters, signal equations;
 - :mod:`~train.data.phantom.scanners`: the scanner profiles;
-- :mod:`~train.data.phantom.render`: MR images of a subject on a scanner (blur, bias, noise);
+- :mod:`~train.data.phantom.contrast`: the profiles' tissue contrasts and their mild / strong shift groups;
+- :mod:`~train.data.phantom.kspace`: k-space acquisition (finite matrix, partial Fourier);
+- :mod:`~train.data.phantom.render`: MR images of a subject on a scanner (blur, k-space, bias, noise);
 - :mod:`~train.data.phantom.dataset`: the phantom as :class:`~train.data.cases.Case` lists;
 - :mod:`~train.data.phantom.measures`: shape measures of the anatomy (WM folding index);
 - :mod:`~train.data.phantom.figures`: the scanner figure of the docs;
@@ -21,6 +23,7 @@ right -> left), 2D arrays ``(y, x)`` are an axial slice, so ``imshow`` shows the
 view; ``voxel_mm`` is isotropic.
 """
 
+from train.data.phantom.contrast import contrast_ratios, shift_group
 from train.data.phantom.dataset import DEFAULT_SHAPES, dataset_dir_name, phantom_cases, subject_seeds
 from train.data.phantom.measures import folding_index
 from train.data.phantom.physics import TISSUE_LABELS, TISSUE_PARAMS_1P5T, Sequence, tissue_params, tissue_signals
@@ -38,11 +41,13 @@ __all__ = [
     "Scanner",
     "Sequence",
     "Subject",
+    "contrast_ratios",
     "dataset_dir_name",
     "folding_index",
     "make_subject",
     "phantom_cases",
     "render",
+    "shift_group",
     "subject_seeds",
     "tissue_params",
     "tissue_signals",

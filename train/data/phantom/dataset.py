@@ -95,10 +95,13 @@ def phantom_cases(
 def dataset_dir_name(scanner: str, dims: int) -> str:
     """nnU-Net folder name of the exported phantom data set of ``scanner``.
 
-    IDs 501-505 (2D) and 511-515 (3D) in :data:`SCANNERS` order (IDs 001-010 are reserved for the
-    Medical Segmentation Decathlon), e.g. ``Dataset501_PhantomSiteA1p5t``.
+    IDs 501-510 (2D) and 511-520 (3D) in :data:`SCANNERS` order (IDs 001-010 are reserved for the
+    Medical Segmentation Decathlon), e.g. ``Dataset501_PhantomSiteA1p5t``; the first five keep the
+    IDs they had before the profiles ``site_f``-``site_j`` were added.
     """
     names = list(SCANNERS)
+    if len(names) > 10:  # the 2D and 3D ID ranges would overlap
+        raise ValueError(f"dataset_dir_name numbers at most 10 scanner profiles, there are {len(names)}")
     if scanner not in SCANNERS:
         raise ValueError(f"scanner must be one of {names}, got {scanner!r}")
     if dims not in (2, 3):

@@ -1,8 +1,9 @@
 """Figures of the phantom: ``python -m train.data.phantom.figures [--out docs/phantom_scanners.png]``.
 
 :func:`scanner_figure` shows one 3D subject (MNI152 anatomy, moderate lesion load) under every
-scanner profile: FLAIR and T1w rows, one column per scanner, an axial slice at the lateral
-ventricles, the lesion label outlined in red.
+scanner profile: FLAIR and T1w rows, one column per scanner (titled with its name, field,
+acquired resolution and shift group, :func:`~train.data.phantom.contrast.shift_group`), an axial
+slice at the lateral ventricles, the lesion label outlined in red.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from train.data.phantom.contrast import shift_group
 from train.data.phantom.render import render
-from train.data.phantom.scanners import SCANNERS
+from train.data.phantom.scanners import SCANNERS, SOURCE_SCANNER
 from train.data.phantom.subject import Subject, make_subject
 
 __all__ = ["figure_slice", "scanner_figure"]
@@ -54,7 +56,9 @@ def scanner_figure(out: str | Path, *, seed: int = 1, shape: Sequence[int] = (96
             ax.set_yticks([])
             if i == 0:
                 sc = SCANNERS[name]
-                ax.set_title(f"{name}\n{sc.field_t:g} T, {sc.inplane_mm:g}x{sc.slice_mm:g} mm", fontsize=8)
+                group = "source" if name == SOURCE_SCANNER else shift_group(sc)
+                res = f"{sc.inplane_mm:g}x{sc.phase_encode_mm:g}x{sc.slice_mm:g}"
+                ax.set_title(f"{name}\n{sc.field_t:g} T, {res} mm\n{group}", fontsize=8)
             if j == 0:
                 ax.set_ylabel(ch)
     fig.tight_layout()

@@ -13,6 +13,16 @@
    40 % = 0.80-1.20), and Rician noise (magnitude of complex Gaussian noise, std given relative
    to the noise-free white-matter signal, as in BrainWeb's 0-9 %).
 
+Profiles with ``kspace`` or ``resample_slices`` (:class:`~train.data.phantom.scanners.Scanner`)
+acquire the signed magnetization instead, in the order of the physics: a smooth random image
+phase (``kspace``; up to ±π/2, B0 and coil phase), the slice profile along axis 0 (3D; Gaussian
+σ = 0.75 · slice / voxel), the thick slices sampled ``slice_mm + slice_gap_mm`` apart
+(``resample_slices``), the in-plane k-space acquisition (:func:`~train.data.phantom.kspace.acquire`:
+finite matrix with its Gibbs ringing, partial Fourier with zero-filled or homodyne
+reconstruction), the magnitude, the slices interpolated back to the grid (linear), then the bias
+field and the Rician noise as above (white on the output grid). Profiles without either option
+render exactly as before these options existed (tested bit for bit).
+
 The slice axis of a scanner's slice thickness is axis 0 in 3D and does not exist in 2D (only the
 in-plane resolution applies).
 """
@@ -25,11 +35,12 @@ import numpy as np
 from scipy import ndimage
 
 from train.data.phantom.fields import normalized_coords, wave_field
+from train.data.phantom.kspace import acquire
 from train.data.phantom.physics import WM, tissue_params, tissue_signals
 from train.data.phantom.scanners import SOURCE_SCANNER, Scanner, get_scanner
 from train.data.phantom.subject import Subject
 
-__all__ = ["render"]
+__all__ = ["render", "slice_positions"]
 
 
 def _bias_field(rng: np.random.Generator, shape: tuple[int, ...], level: float) -> np.ndarray:
@@ -49,6 +60,57 @@ def _blur_sigmas(scanner: Scanner, ndim: int, voxel_mm: float) -> tuple[float, .
     return tuple(sig(a) for a in acquired)
 
 
+def _phase_field(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Smooth random unit-modulus image phase ``(*shape)`` complex64, the phase within ±π/2."""
+    g = wave_field(rng, normalized_coords(shape), 3, 0.5)
+    g /= max(float(np.abs(g).max()), 1e-6)
+    return np.exp(1j * np.float32(np.pi / 2) * g).astype(np.complex64)
+
+
+def slice_positions(depth: int, spacing: float) -> np.ndarray:
+    """Centres (in voxels of axis 0) of slices ``spacing`` voxels apart, centred in ``depth``: ``(n,)`` float64."""
+    n = int(np.floor((depth - 1) / spacing + 1e-9)) + 1
+    return ((depth - 1) - (n - 1) * spacing) / 2 + spacing * np.arange(n)
+
+
+def _sample_axis0(x: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Linear interpolation of ``x`` along axis 0 at fractional indices ``pos`` (clamped to the ends)."""
+    pos = np.clip(pos, 0, x.shape[0] - 1)
+    i0 = np.minimum(np.floor(pos).astype(int), x.shape[0] - 2) if x.shape[0] > 1 else np.zeros(pos.shape, int)
+    w = (pos - i0).astype(np.float32).reshape(-1, *([1] * (x.ndim - 1)))
+    i1 = np.minimum(i0 + 1, x.shape[0] - 1)
+    return x[i0] * (1 - w) + x[i1] * w
+
+
+def _acquire_signed(
+    m: np.ndarray, sc: Scanner, voxel_mm: float, phase: np.ndarray | None, *, blur: bool
+) -> np.ndarray:
+    """Magnitude image ``(*shape)`` float32 of the signed magnetization ``m`` by the physical chain
+    (see the module docstring) for a ``kspace`` / ``resample_slices`` profile."""
+    x = m.astype(np.complex64) if phase is None else m * phase
+    three_d = m.ndim == 3
+    if blur and three_d and sc.slice_mm > voxel_mm * 1.01:
+        sig = 0.75 * sc.slice_mm / voxel_mm
+        x = ndimage.gaussian_filter1d(x.real, sig, axis=0, mode="nearest") + 1j * ndimage.gaussian_filter1d(
+            x.imag, sig, axis=0, mode="nearest")
+    pos = None
+    if blur and three_d and sc.resample_slices:
+        pos = slice_positions(m.shape[0], (sc.slice_mm + sc.slice_gap_mm) / voxel_mm)
+        x = _sample_axis0(x, pos)
+    if blur and sc.kspace:
+        x = acquire(x, voxel_mm, sc.inplane_mm, sc.phase_encode_mm, sc.partial_fourier, sc.pf_recon)
+    elif blur:
+        sigmas = [0.75 * sc.inplane_mm / voxel_mm if sc.inplane_mm > voxel_mm * 1.01 else 0.0] * 2
+        if any(sg > 0 for sg in sigmas):
+            x = ndimage.gaussian_filter(x.real, [0, *sigmas][-x.ndim:], mode="nearest") + 1j * ndimage.gaussian_filter(
+                x.imag, [0, *sigmas][-x.ndim:], mode="nearest")
+    img = np.abs(x).astype(np.float32)
+    if pos is not None:  # reformat the slices back onto the grid
+        img = _sample_axis0(img, (np.arange(m.shape[0]) - pos[0]) / (pos[1] - pos[0]) if len(pos) > 1
+                            else np.zeros(m.shape[0]))
+    return img
+
+
 def render(
     subject: Subject,
     scanner: str | Scanner = SOURCE_SCANNER,
@@ -66,7 +128,8 @@ def render(
         scanner: a name in :data:`SCANNERS` or a :class:`Scanner`.
         channels: channel names among the scanner's sequences ("FLAIR", "T1w", "T2w", "PDw").
         seed: seed for the acquisition randomness (bias field, noise); deterministic.
-        noise, bias, blur: switch the Rician noise / bias field / resolution blur off (for checks).
+        noise, bias, blur: switch the Rician noise / bias field / resolution effects off (for checks;
+            ``blur=False`` also turns off the k-space acquisition, the slice resampling and the image phase).
 
     Returns:
         ``(*spatial, C)`` float32, non-negative; noise-free WM of the source scanner's FLAIR is ~0.1
@@ -82,12 +145,17 @@ def render(
     params = tissue_params(sc.field_t, subject.param_jitter)
     shape = subject.shape
     field = _bias_field(rng, shape, sc.bias) if bias and sc.bias > 0 else None
-    sigmas = _blur_sigmas(sc, len(shape), subject.voxel_mm) if blur else ()
+    physical = sc.kspace or sc.resample_slices
+    phase = _phase_field(rng, shape) if sc.kspace and blur else None
+    sigmas = _blur_sigmas(sc, len(shape), subject.voxel_mm) if blur and not physical else ()
     out = np.empty((*shape, len(channels)), np.float32)
     for i, ch in enumerate(channels):
         seq = sc.sequences[ch]
         s = tissue_signals(seq, params).astype(np.float32)
-        img = np.abs(subject.fractions @ s)  # partial-volume mixing of signed magnetization, then magnitude
+        if physical:
+            img = _acquire_signed(subject.fractions @ s, sc, subject.voxel_mm, phase, blur=blur)
+        else:
+            img = np.abs(subject.fractions @ s)  # partial-volume mixing of signed magnetization, then magnitude
         if any(sg > 0 for sg in sigmas):
             img = ndimage.gaussian_filter(img, sigmas, mode="nearest")
         if field is not None:

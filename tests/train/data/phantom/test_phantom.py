@@ -202,7 +202,7 @@ def test_no_global_rng_use():
 def test_scanner_table():
     assert len(SCANNERS) >= 5 and SOURCE_SCANNER in SCANNERS
     for sc in SCANNERS.values():
-        assert sc.field_t in (1.5, 3.0)
+        assert sc.field_t in (0.55, 1.5, 3.0)
         assert 0 <= sc.noise <= 0.09 and 0 <= sc.bias <= 0.4
         assert {"FLAIR", "T1w"} <= set(sc.sequences)
         assert sc.sequences["FLAIR"].family == "IR"
