@@ -11,9 +11,13 @@ from train.configs import default
 def get_config():
     c = default.get_config()
     c.variants = ("none", "randconv")
-    c.num_steps = 400
-    c.log_every = 25
-    c.ckpt_every = 200
+    c.num_steps = 1500  # the budget; each run stops earlier by the validation rule below
+    c.log_every = 50
+    c.ckpt_every = 500
+    c.validation.every = 100
+    c.validation.n_cases = 8
+    c.validation.patience = 4
+    c.validation.min_delta = 0.002
     c.data.n_train = 48
     c.data.n_eval = 8
     c.data.shape = (96, 96)
