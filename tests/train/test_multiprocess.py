@@ -25,7 +25,6 @@ import pytest
 
 from tests.train.conftest import REPO
 from train.data.loader import make_train_iterator
-from train.distributed import cluster_processes
 from train.lock import WorkdirLock
 
 # SGD with a constant rate: its update is linear in the gradient, so the float-summation noise of
@@ -194,11 +193,3 @@ def test_loader_shares_tile_the_one_process_batches():
         make_train_iterator(cases, **kw, process_index=0, process_count=4)
     with pytest.raises(ValueError, match="process_index must be in"):
         make_train_iterator(cases, **kw, process_index=3, process_count=3)
-
-
-def test_cluster_processes_from_the_scheduler_environment():
-    assert cluster_processes({}) == 1
-    assert cluster_processes({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "8"}) == 8
-    assert cluster_processes({"SLURM_NTASKS": "8"}) == 1  # not inside a job
-    assert cluster_processes({"OMPI_COMM_WORLD_SIZE": "4"}) == 4
-    assert cluster_processes({"TPU_WORKER_HOSTNAMES": "t0,t1,t2,t3"}) == 4
