@@ -11,7 +11,8 @@ Needs nothing from the network: from a plain checkout, install the wheels carrie
     pip install --no-index --find-links wheels/ "jax[cuda12]" -e ".[test]"
     python benchmarks/device_check.py --out device_check.md
 
-Steps (about 8 min on one GPU; ``--quick`` shrinks every size to check the script on a CPU):
+Steps (sized to fit in 8 min on one GPU, not yet timed on one; ``--quick`` shrinks every size to
+check the script on a CPU):
 
 1. the date, host, JAX and jaxlib versions, the default backend and every device;
 2. the library's tests on that backend (``pytest`` in a child process, the default device being
