@@ -134,6 +134,19 @@ def chain(*augs: Augmentation) -> Augmentation:
     return Augmentation(sample, apply)
 
 
+def _like_batch_axis(keys: jax.Array, images: jax.Array) -> jax.Array:
+    """``keys`` ``(N,)`` sharded as the batch axis of ``images`` where the mesh's axes are Explicit
+    (``vmap`` needs its mapped axes sharded alike there; under Auto axes the compiler decides)."""
+    sharding = jax.typeof(images).sharding
+    mesh = getattr(sharding, "mesh", None)
+    if mesh is None or mesh.empty or not any(t == jax.sharding.AxisType.Explicit for t in mesh.axis_types):
+        return keys
+    batch_axis = sharding.spec[0] if len(sharding.spec) else None
+    if batch_axis is None:
+        return keys
+    return jax.sharding.reshard(keys, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(batch_axis)))
+
+
 def batched(aug: Augmentation, *, mode: str = "per_sample", chunk_size: int | None = None) -> Augmentation:
     """Lifts a one-image augmentation to batches ``(N, *spatial, C)``.
 
@@ -171,7 +184,7 @@ def batched(aug: Augmentation, *, mode: str = "per_sample", chunk_size: int | No
         if mode == "per_batch":
             # Samplers read only the shape and dtype; a struct avoids slicing a sharded batch.
             return aug.sample(key, jax.ShapeDtypeStruct(images.shape[1:], images.dtype))  # type: ignore[arg-type]
-        keys = jax.random.split(key, images.shape[0])
+        keys = _like_batch_axis(jax.random.split(key, images.shape[0]), images)
         return jax.vmap(aug.sample)(keys, images)
 
     def apply(images: ArrayLike, params: Params, *, mask: ArrayLike | None = None) -> jax.Array:

@@ -10,7 +10,9 @@ Two formulations of the same operation, chosen per backend behind one API:
   tree matters: a sequential sum is a chain of dependent adds that is latency
   bound (k=7: 1.7x slower).
 * ``"lax"``: ``lax.conv_general_dilated`` (cuDNN on GPU). On XLA:CPU it is 10-20x
-  slower than taps for C <= 3 (see docs/benchmarks.md).
+  slower than taps for C <= 3 (see docs/benchmarks.md). Under ``vmap`` with a kernel per
+  sample it takes the taps form (:func:`_lax_conv` says why: JAX's grouped-convolution
+  batching fails on a batch sharded over a mesh).
 
 ``impl="auto"`` picks taps when JAX's default backend is the CPU and lax otherwise
 (GPU/TPU), at trace time.
@@ -21,8 +23,10 @@ axis is a spatial one; the public :func:`convolve` takes channels-last images.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -105,20 +109,68 @@ def _conv_taps_cf(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, group
     return jnp.stack(outputs, axis=0)
 
 
-def _conv_lax_cf(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, groups: int) -> jax.Array:
-    d = x.ndim - 1
+def _lax_conv_nchw(x: jax.Array, kernel: jax.Array, groups: int) -> jax.Array:
+    """``lax.conv_general_dilated`` of a batch ``x (N, C_in, *S)`` with one ``kernel (*k, C_in/g, C_out)``."""
+    d = x.ndim - 2
     spatial = "DHW"[-d:]  # d is 2 or 3: images are checked to be (H, W, C) or (D, H, W, C)
-    dims = lax.conv_dimension_numbers((1,) + x.shape, kernel.shape, ("NC" + spatial, spatial + "IO", "NC" + spatial))
-    out = lax.conv_general_dilated(
-        x[None],
+    dims = lax.conv_dimension_numbers(x.shape, kernel.shape, ("NC" + spatial, spatial + "IO", "NC" + spatial))
+    return lax.conv_general_dilated(
+        x,
         kernel,
         window_strides=(1,) * d,
         padding="SAME",
         dimension_numbers=dims,
         feature_group_count=groups,
-    )[0]
+    )
+
+
+@functools.cache
+def _lax_conv(groups: int) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """``conv(x (C_in, *S), kernel) -> (C_out, *S)`` by ``lax.conv``, with its own batching rule.
+
+    Under ``vmap`` with a kernel shared by the batch (one draw, ``per_batch``) the batch is the
+    convolution's batch axis: one ``lax.conv`` (cuDNN on GPU). With a kernel per sample
+    (``per_sample``) it takes the taps form, vmapped. JAX's own rule folds the batch into
+    feature groups instead (one grouped ``lax.conv``), and on a batch sharded over a mesh that
+    fails: under Explicit mesh axes JAX refuses the reshape of the sharded batch axis into the
+    channel axis ("This reshape is not supported"), and under Auto axes XLA's SPMD partitioner
+    splits the grouped kernel without splitting the groups ("Expected output feature dimension
+    ... divisible by feature_group_count"). Derivatives are the taps form's (the convolution is
+    linear in the image and in the kernel), so ``grad`` works through either path.
+    """
+
+    @jax.custom_batching.custom_vmap
+    def vmappable(x: jax.Array, kernel: jax.Array) -> jax.Array:
+        return _lax_conv_nchw(x[None], kernel, groups)[0]
+
+    @vmappable.def_vmap
+    def _batched(axis_size: int, in_batched: list[bool], x: jax.Array, kernel: jax.Array) -> tuple[jax.Array, bool]:
+        x_batched, kernel_batched = in_batched
+        if not x_batched:
+            x = jnp.broadcast_to(x, (axis_size,) + x.shape)
+        if kernel_batched:
+            out = jax.vmap(lambda a, w: _conv_taps_cf(a, w, None, groups))(x, kernel)
+        else:
+            out = _lax_conv_nchw(x, kernel, groups)
+        return out, True
+
+    @jax.custom_jvp
+    def conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+        return vmappable(x, kernel)
+
+    @conv.defjvp
+    def _jvp(primals: tuple[jax.Array, jax.Array], tangents: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, ...]:
+        (x, kernel), (dx, dkernel) = primals, tangents
+        tangent = _conv_taps_cf(dx, kernel, None, groups) + _conv_taps_cf(x, dkernel, None, groups)
+        return conv(x, kernel), tangent
+
+    return conv
+
+
+def _conv_lax_cf(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, groups: int) -> jax.Array:
+    out = _lax_conv(int(groups))(x, kernel)
     if bias is not None:
-        out = out + bias.reshape((-1,) + (1,) * d)
+        out = out + bias.reshape((-1,) + (1,) * (x.ndim - 1))
     return out
 
 

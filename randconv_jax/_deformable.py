@@ -35,6 +35,17 @@ TapOffsets = Callable[[jax.Array], jax.Array]
 """``tap_offsets(t) -> (V, d)`` float32 offsets of tap ``t`` (a traced int32) for the ``V`` positions."""
 
 
+def _zeros_on_mesh_of(x: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """float32 zeros of ``shape`` on the mesh of ``x`` (replicated). A loop carry created without
+    the mesh cannot take the batch sharding that ``vmap`` gives it on a batch sharded over a mesh
+    with Explicit axes (JAX: "Resource axis ... is not found in mesh: ()")."""
+    zeros = jnp.zeros(shape, jnp.float32)
+    mesh = getattr(jax.typeof(x).sharding, "mesh", None)
+    if mesh is None or mesh.empty:
+        return zeros
+    return jax.sharding.reshard(zeros, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+
+
 def deform_conv_flat(
     x: jax.Array,
     spatial: tuple[int, ...],
@@ -83,7 +94,7 @@ def deform_conv_flat(
             sampled = sampled + term
         return acc + sampled @ weights[t]
 
-    out: jax.Array = lax.fori_loop(0, n_taps, body, jnp.zeros((x.shape[0], c_out), jnp.float32))
+    out: jax.Array = lax.fori_loop(0, n_taps, body, _zeros_on_mesh_of(x, (x.shape[0], c_out)))
     if bias is not None:
         out = out + bias
     return out

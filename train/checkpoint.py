@@ -13,6 +13,9 @@ Writers and readers:
 * one **writer** per folder: the training loop, which holds the work dir's lock
   (:class:`train.lock.WorkdirLock`). Only the writer removes leftover ``*.orbax-checkpoint-tmp``
   folders (of its own interrupted predecessors) when it starts;
+* in a run of several processes (:mod:`train.distributed`) every process saves and restores
+  together (orbax writes each array once and the JSON items from process 0); process 0 moves
+  unrestorable checkpoints aside;
 * any number of **readers** (``read_only=True``: prediction, evaluation, the study's figures),
   also while the training runs: a reader writes and deletes nothing, so it never removes the
   temporary folder of a save in progress.
@@ -51,6 +54,12 @@ class UnrestorableCheckpointError(RuntimeError):
 def _describe(err: BaseException) -> str:
     text = " ".join(str(err).split())
     return f"{type(err).__name__}: {text[:300]}"
+
+
+def _with_sharding(leaf: Any, default: jax.sharding.Sharding) -> Any:
+    if isinstance(leaf, jax.ShapeDtypeStruct) and leaf.sharding is None:
+        return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=default)
+    return leaf
 
 
 class Checkpointer:
@@ -112,10 +121,13 @@ class Checkpointer:
     def restore(self, abstract_state: Any, *, step: int | None = None) -> tuple[Any, dict, dict]:
         """Restores checkpoint ``step`` (default: latest) into the structure of ``abstract_state``.
 
-        ``abstract_state``: a pytree of arrays or ``jax.ShapeDtypeStruct`` (shardings respected).
+        ``abstract_state``: a pytree of arrays or ``jax.ShapeDtypeStruct`` (shardings respected;
+        a leaf without one is restored onto this process's first device, whatever the devices and
+        processes of the run that saved it).
         Returns ``(state, data_state, config)``.
         """
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
+        local = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        abstract = jax.tree.map(lambda x: _with_sharding(ocp.utils.to_shape_dtype_struct(x), local), abstract_state)
         out = self._manager.restore(self._step(step), args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore(), config=ocp.args.JsonRestore()))
         return out["state"], dict(out["data"] or {}), dict(out["config"] or {})
@@ -154,6 +166,8 @@ class Checkpointer:
         writer can save that step again; returns the new path."""
         if self.read_only:
             raise RuntimeError(f"{self.directory}: opened read-only, cannot move checkpoints")
+        from train import distributed
+
         self.wait()
         source = self.directory / str(int(step))
         target = self.directory / f"{int(step)}{UNRESTORABLE_SUFFIX}"
@@ -161,7 +175,10 @@ class Checkpointer:
         while target.exists():
             n += 1
             target = self.directory / f"{int(step)}{UNRESTORABLE_SUFFIX}.{n}"
-        os.replace(source, target)
+        target = Path(distributed.share_from_primary(f"set-aside:{source}", str(target)))
+        if distributed.is_primary():  # one process moves it; every process then sees the new listing
+            os.replace(source, target)
+        distributed.barrier(f"set-aside:{source}")
         self._manager.reload()
         return target
 

@@ -10,6 +10,11 @@ open checkpoints read-only (:class:`train.checkpoint.Checkpointer`).
 
 POSIX only (``fcntl``). On network file systems ``flock`` works where the NFS client maps it to
 POSIX locks (Linux since 2.6.12); it is not a lock across machines on every file system.
+
+In a run of several processes (:mod:`train.distributed`) process 0 alone takes the lock, for
+the whole run, and tells the others through the coordination service whether it got it: all
+of them go on, or all of them raise :class:`WorkdirLockedError` (no process waits for a lock
+that another one holds, so the processes of one run never block each other).
 """
 
 from __future__ import annotations
@@ -42,6 +47,15 @@ def _holder_text(info: dict[str, Any]) -> str:
             f"{info.get('command')}")
 
 
+def _process_count() -> int:
+    """The process count of a ``jax.distributed`` runtime, else 1 (the lock itself does not need
+    JAX; a runtime is started before anything takes a lock, :func:`train.distributed.initialize`)."""
+    jax = sys.modules.get("jax")
+    if jax is None or not jax.distributed.is_initialized():
+        return 1
+    return int(jax.process_count())
+
+
 class WorkdirLock:
     """Exclusive lock of ``workdir`` (created if missing); a context manager.
 
@@ -59,9 +73,13 @@ class WorkdirLock:
         self.stale: dict[str, Any] = {}
         """After :meth:`acquire`: the record of a previous holder that died holding the lock, or ``{}``."""
 
+        self._follower = False
+
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        """True while this process may write in the work dir (process 0 of a multi-process run
+        holds the file lock; the others follow it)."""
+        return self._fd is not None or self._follower
 
     def _read(self, fd: int) -> dict[str, Any]:
         os.lseek(fd, 0, os.SEEK_SET)
@@ -73,8 +91,30 @@ class WorkdirLock:
         return info if isinstance(info, dict) else {}
 
     def acquire(self) -> WorkdirLock:
-        if self._fd is not None:
+        if self.held:
             raise RuntimeError(f"{self.path}: already held by this WorkdirLock")
+        if _process_count() > 1:
+            return self._acquire_with_peers()
+        return self._acquire_file()
+
+    def _acquire_with_peers(self) -> WorkdirLock:
+        from train import distributed
+
+        refusal, error = "", None
+        if distributed.is_primary():
+            try:
+                self._acquire_file()
+            except Exception as err:  # whatever stops process 0 must stop the others too, not leave them waiting
+                refusal, error = f"{type(err).__name__}: {err}", err
+        refusal = distributed.share_from_primary(f"workdir-lock:{self.workdir.absolute()}", refusal)
+        if error is not None:
+            raise error
+        if refusal:
+            raise WorkdirLockedError(f"process 0 of this run could not lock the work dir ({refusal})")
+        self._follower = not distributed.is_primary()
+        return self
+
+    def _acquire_file(self) -> WorkdirLock:
         self.workdir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -101,6 +141,7 @@ class WorkdirLock:
 
     def release(self) -> None:
         """Clears the record (a clean exit leaves no holder behind) and releases the lock."""
+        self._follower = False
         if self._fd is None:
             return
         fd, self._fd = self._fd, None

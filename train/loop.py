@@ -42,12 +42,13 @@ from train.checkpoint import Checkpointer
 from train.config import check_config
 from train.data.loader import make_train_iterator
 from train.data.sources import training_cases, validation_cases
+from train.distributed import is_primary
 from train.evaluate import validation_dice
 from train.lock import WorkdirLock
 from train.models import UNet
 from train.optim import make_optimizer
-from train.parallel import make_runner
-from train.report.writers import MetricWriter
+from train.parallel import make_runner, state_sharding
+from train.report.writers import MetricWriter, NullWriter
 from train.rng import Stream, stream_key
 from train.step import TrainState, create_train_state, make_predict_fn
 
@@ -141,10 +142,19 @@ def _check_patch(config: ml_collections.ConfigDict, model: UNet) -> None:
 
 
 def _check_devices(config: ml_collections.ConfigDict) -> None:
-    """The batch splits evenly over the devices of ``config.parallel`` (checked before anything is written)."""
+    """The batch splits evenly over the devices of ``config.parallel`` (checked before anything is written).
+
+    ``data.batch_size`` is the global batch: with several processes (``"mesh"`` only) each one
+    loads ``batch_size / process_count`` samples of it."""
+    if jax.process_count() > 1 and config.parallel != "mesh":
+        raise ValueError(f"parallel={config.parallel!r} runs in one process; a run of {jax.process_count()} "
+                         f"processes needs --config.parallel=mesh")
+    if jax.process_count() > 1 and config.validation.every is not None:
+        raise ValueError(f"validation.every is {config.validation.every}, but validation scores, the best checkpoint "
+                         f"and early stopping run in one process only (this run has {jax.process_count()}); set "
+                         "--config.validation.every=None --config.validation.patience=None")
     n = {"single": 1, "mesh": jax.device_count(), "pmap": jax.local_device_count()}[config.parallel]
-    per_process = int(config.data.batch_size) * (jax.process_count() if config.parallel == "mesh" else 1)
-    if per_process % n:
+    if int(config.data.batch_size) % n:
         raise ValueError(f"data.batch_size {config.data.batch_size} must be divisible by the {n} devices of "
                          f"parallel={config.parallel!r} (or use --config.parallel=single)")
 
@@ -199,7 +209,8 @@ def _train(config, workdir: Path, batches, in_channels, resume, progress, stop_a
         batches = make_train_iterator(cases, patch_size=tuple(d.patch_size), batch_size=int(d.batch_size),
                                       seed=int(config.seed), spatial_dims=int(d.spatial_dims),
                                       oversample_foreground=float(d.oversample_foreground),
-                                      num_workers=int(d.num_workers))
+                                      num_workers=int(d.num_workers), process_index=jax.process_index(),
+                                      process_count=jax.process_count())
     elif in_channels is None:
         raise ValueError("in_channels is required when batches are given")
     model = make_model(config, in_channels)
@@ -217,7 +228,9 @@ def _train(config, workdir: Path, batches, in_channels, resume, progress, stop_a
             raise FileExistsError(f"{workdir / 'checkpoints'} already holds checkpoint step {steps[-1]}; pass "
                                   f"--resume to continue it, or choose another --workdir")
         if steps:
-            abstract = state
+            sharding = state_sharding(config.parallel)  # every process restores its own copy
+            abstract = state if sharding is None else jax.tree.map(
+                lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), state)
             step, (state, data_state, saved_run), skipped = checkpointer.newest_restorable(
                 lambda s: checkpointer.restore(abstract, step=s))
             for bad, error in skipped:
@@ -236,7 +249,8 @@ def _train(config, workdir: Path, batches, in_channels, resume, progress, stop_a
                                      "repositioned (no set_state)")
                 batches.set_state(data_state)
             log.info("resumed from step %d", int(state.step))
-        write_text(workdir / "config.json", config.to_json(indent=2) + "\n")
+        if is_primary():
+            write_text(workdir / "config.json", config.to_json(indent=2) + "\n")
         run_info = {"config": _config_json(config), "in_channels": int(in_channels), "channel_names": channel_names}
         return _loop(config, workdir, graphdef, tx, state, batches, checkpointer, schedule, progress, stop_at,
                      run_info, best_ckpt, record)
@@ -285,9 +299,9 @@ def _loop(config, workdir, graphdef, tx, state, batches, checkpointer, schedule,
     state = runner.put_state(state)
     pending: list[dict[str, jax.Array]] = []
     t_last, n_images, steps_per_s = time.perf_counter(), 0, float("nan")
-    bar = tqdm(total=num_steps, initial=start, disable=not progress, desc=f"train {workdir.name}", unit="step",
-               dynamic_ncols=True)
-    with MetricWriter(workdir, start_step=start) as writer:
+    bar = tqdm(total=num_steps, initial=start, disable=not (progress and is_primary()), desc=f"train {workdir.name}",
+               unit="step", dynamic_ncols=True)
+    with MetricWriter(workdir, start_step=start) if is_primary() else NullWriter() as writer:
         if writer.dropped:
             log.warning("dropped %d rows of %s past step %d (written after the restored checkpoint)", writer.dropped,
                         workdir / "metrics.jsonl", start)

@@ -1,9 +1,10 @@
 """Data parallelism: ``jit`` over a ``jax.sharding.Mesh`` (default) or ``pmap`` (option).
 
 * ``"mesh"``: a 1-D mesh with axis ``"data"`` over all devices (all processes' devices after
-  ``jax.distributed.initialize()`` on multi-host); the batch is sharded along ``"data"``, the
-  train state replicated, and ``jit`` inserts the gradient all-reduce. Each process feeds its
-  own slice of the global batch (``jax.make_array_from_process_local_data``).
+  ``jax.distributed.initialize()`` on multi-host, :mod:`train.distributed`); the batch is
+  sharded along ``"data"``, the train state replicated, and ``jit`` inserts the gradient
+  all-reduce. Each process feeds its own rows of the global batch
+  (``jax.make_array_from_process_local_data``) and gets the whole state and metrics back.
 * ``"pmap"``: the older API, per local device, with ``lax.pmean`` of gradients inside the step.
 * ``"single"``: one device, plain ``jit``.
 
@@ -48,9 +49,24 @@ class Runner:
 
 
 def make_mesh(devices: list | None = None) -> Mesh:
-    """A 1-D mesh over ``devices`` (default: all devices of all processes) with axis ``"data"``."""
-    devices = list(jax.devices()) if devices is None else list(devices)
-    return Mesh(np.asarray(devices), (DATA_AXIS,))
+    """A 1-D mesh over ``devices`` (default: all devices of all processes, ordered by process
+    then id, so each process's devices hold one contiguous block of rows of a global batch) with
+    axis ``"data"``."""
+    if devices is None:
+        devices = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
+    return Mesh(np.asarray(list(devices)), (DATA_AXIS,))
+
+
+def state_sharding(strategy: str, devices: list | None = None) -> jax.sharding.Sharding | None:
+    """Where ``strategy`` keeps the train state: replicated over the mesh (``"mesh"``), the first
+    device (``"single"``), or None (``"pmap"``: one copy per local device, see :class:`Runner`).
+    Restoring a checkpoint straight into it (``jax.ShapeDtypeStruct(..., sharding=...)``) lets
+    every process of a multi-process run read its copy."""
+    if strategy == "mesh":
+        return NamedSharding(make_mesh(devices), PartitionSpec())
+    if strategy == "single":
+        return jax.sharding.SingleDeviceSharding((devices or jax.local_devices())[0])
+    return None
 
 
 def with_index(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -60,6 +76,18 @@ def with_index(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return batch
     n = int(np.shape(batch["image"])[0])
     return {**batch, "index": np.arange(n, dtype=np.int32) + np.int32(jax.process_index() * n)}
+
+
+def _replicated_array(x: Any, sharding: NamedSharding) -> jax.Array:
+    """``x`` (the same value in every process) as a global array replicated over ``sharding``'s mesh."""
+    if isinstance(x, jax.Array) and x.sharding == sharding:
+        return x
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        data = np.asarray(jax.random.key_data(x))
+        return jax.random.wrap_key_data(jax.make_array_from_callback(data.shape, sharding, lambda i: data[i]),
+                                        impl=jax.random.key_impl(x))
+    value = np.asarray(x)
+    return jax.make_array_from_callback(value.shape, sharding, lambda i: value[i])
 
 
 def _check_divisible(batch_size: int, n: int) -> None:
@@ -89,7 +117,8 @@ def make_runner(strategy: str, make_step: StepFactory, *, devices: list | None =
         n = mesh.size
         replicated = NamedSharding(mesh, PartitionSpec())
         sharded = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
-        fn = jax.jit(make_step(), donate_argnums=donate_args)
+        # state and metrics come back replicated: every process holds all of them (checkpoints, logs)
+        fn = jax.jit(make_step(), donate_argnums=donate_args, out_shardings=replicated)
 
         def put_batch(batch):
             batch = with_index(batch)
@@ -97,10 +126,18 @@ def make_runner(strategy: str, make_step: StepFactory, *, devices: list | None =
             _check_divisible(first.shape[0] * jax.process_count(), n)
             return {k: jax.make_array_from_process_local_data(sharded, np.asarray(v)) for k, v in batch.items()}
 
-        def step(state, batch, key):
-            return fn(state, batch, jax.device_put(key, replicated))
+        def replicate(tree):
+            if jax.process_count() == 1:
+                return jax.device_put(tree, replicated)
+            # every process holds the same host copy (same seed, same checkpoint) and fills its own devices
+            return jax.tree.map(lambda x: _replicated_array(x, replicated), tree)
 
-        return Runner(strategy, n, step, lambda s: jax.device_put(s, replicated), put_batch, lambda s: s)
+        def step(state, batch, key):
+            return fn(state, batch, replicate(key))
+
+        put_state = replicate
+
+        return Runner(strategy, n, step, put_state, put_batch, lambda s: s)
 
     local = list(devices) if devices is not None else jax.local_devices()
     n = len(local)

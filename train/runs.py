@@ -19,13 +19,17 @@ import ml_collections
 from train._io import write_text
 from train.config import check_config
 from train.data.sources import GROUP_NOTES, domain_groups, evaluation_domains
+from train.distributed import barrier, is_primary
 from train.evaluate import evaluate
 from train.lock import WorkdirLock
 from train.loop import TrainResult, train
 from train.report.plots import plot_training_curves
 from train.report.summaries import format_table
 
-__all__ = ["train_and_evaluate", "training_line", "variant_config", "where_lines"]
+__all__ = ["EVALUATION_TIMEOUT_S", "train_and_evaluate", "training_line", "variant_config", "where_lines"]
+
+EVALUATION_TIMEOUT_S = 24 * 3600
+"""How long the processes other than 0 of a multi-process run wait for process 0's evaluation."""
 
 
 def variant_config(config: ml_collections.ConfigDict, *, preset: str | None = None,
@@ -62,6 +66,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     With ``config.variants`` (e.g. ``("none", "randconv")``) each listed random-convolution
     preset is trained in ``workdir/<variant>`` with otherwise identical settings, and the
     per-domain table compares them. Returns ``{run: summary}``.
+
+    In a run of several processes (:mod:`train.distributed`) all of them train; process 0 alone
+    evaluates (whole held-out cases through sliding windows on one device, with the trained
+    parameters it holds: a few cases, and one summary to write) and writes the figures, tables and
+    summaries, while the others wait for it at a barrier (at most :data:`EVALUATION_TIMEOUT_S`;
+    if process 0 dies they stop through the runtime's heartbeat) and return ``{}``.
     """
     check_config(config)
     workdir = Path(workdir)
@@ -72,17 +82,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     with contextlib.ExitStack() as stack:
         if variants:  # the runs' folders are locked one by one; the top folder (results.txt) throughout
             stack.enter_context(WorkdirLock(workdir))
-        domains = evaluation_domains(config)
+        domains = evaluation_domains(config) if is_primary() else {}  # process 0 evaluates
         summaries, steps, stopping = {}, {}, {}
         for name, cfg in runs.items():
             run_dir, label = run_dirs[name], f"{workdir.name}/{name}" if variants else workdir.name
             with WorkdirLock(run_dir) as lock:  # through training and evaluation
                 result = train(cfg, run_dir, resume=resume, progress=progress, lock=lock)
-                plot_training_curves(run_dir / "metrics.jsonl", run_dir / "curves.png", run=label)
-                summaries[name] = evaluate(result.graphdef, result.eval_params, domains, cfg, run_dir, run=label,
-                                           progress=progress)
+                if is_primary():
+                    plot_training_curves(run_dir / "metrics.jsonl", run_dir / "curves.png", run=label)
+                    summaries[name] = evaluate(result.graphdef, result.eval_params, domains, cfg, run_dir,
+                                               run=label, progress=progress)
+                barrier(f"evaluated:{run_dir}", timeout_s=EVALUATION_TIMEOUT_S)
                 steps[name] = int(result.state.step)
                 stopping[name] = training_line(cfg, result)
+        if not is_primary():
+            return {}
         groups = domain_groups(config)
         legend = "\n".join(f"  {g}: {GROUP_NOTES[g]}" for g in dict.fromkeys(groups.values()))
         trained = "\n".join(f"  {name}: {line}" for name, line in stopping.items())

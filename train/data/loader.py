@@ -196,6 +196,19 @@ def _validate(
     return patch, spatial_dims
 
 
+def _local_batch_size(batch_size: int, process_index: int, process_count: int) -> int:
+    for name, v in (("process_index", process_index), ("process_count", process_count)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer):
+            raise ValueError(f"{name} must be an int, got {v!r}")
+    if process_count < 1 or not 0 <= process_index < process_count:
+        raise ValueError(f"process_index must be in [0, process_count) with process_count >= 1, got "
+                         f"process_index={process_index}, process_count={process_count}")
+    if batch_size % process_count:
+        raise ValueError(f"batch_size {batch_size} (the global batch) must be divisible by process_count "
+                         f"{process_count}")
+    return batch_size // int(process_count)
+
+
 def make_train_iterator(
     cases: Sequence[Case],
     *,
@@ -206,6 +219,8 @@ def make_train_iterator(
     slice_axis: int = 0,
     oversample_foreground: float = 0.33,
     num_workers: int = 0,
+    process_index: int = 0,
+    process_count: int = 1,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Infinite, deterministic, checkpointable iterator of training batches.
 
@@ -220,12 +235,19 @@ def make_train_iterator(
             to contain foreground (nnU-Net's 0.33).
         num_workers: 0 = in-process; N > 0 = N worker processes (``mp_prefetch``); same batches.
             Workers end when the process that started them does (:func:`die_with_parent`).
+        process_index, process_count: this process's share of a multi-process run
+            (:mod:`train.distributed`): ``batch_size`` is the global batch ``B``, and process
+            ``p`` of ``P`` gets rows ``p * B / P`` to ``(p + 1) * B / P - 1`` of every global
+            batch (``B / P`` samples, their stream indices those of the one-process run, so
+            every sample, patch and augmentation key is the same whatever ``P``). Its
+            ``get_state()`` is the same in every process (the number of batches taken).
 
     Returns:
-        A grain ``DatasetIterator`` yielding dicts ``image`` ``(B, *patch, C)`` float32, ``label``
-        ``(B, *patch)`` int32, ``mask`` ``(B, *patch)`` bool and ``index`` ``(B,)`` int32 (each
+        A grain ``DatasetIterator`` yielding dicts ``image`` ``(b, *patch, C)`` float32, ``label``
+        ``(b, *patch)`` int32, ``mask`` ``(b, *patch)`` bool and ``index`` ``(b,)`` int32 (each
         sample's position in the stream: its augmentation key in the train step, see
-        :mod:`train.rng`) (NumPy), with ``get_state()`` / ``set_state(state)`` for checkpoints.
+        :mod:`train.rng`) (NumPy), ``b = B / process_count``, with ``get_state()`` /
+        ``set_state(state)`` for checkpoints.
 
     Raises:
         ValueError: bad arguments, naming them.
@@ -233,17 +255,21 @@ def make_train_iterator(
     import grain  # imported here so that importing train.data stays light
 
     patch, dims = _validate(cases, patch_size, batch_size, spatial_dims, slice_axis, oversample_foreground, num_workers)
+    local = _local_batch_size(int(batch_size), process_index, process_count)
     n_forced = int(round(batch_size * float(oversample_foreground)))
     sampler = PatchSampler(cases, patch, int(batch_size), int(seed), dims, int(slice_axis), n_forced)
+    # batches of b = B / P consecutive stream samples; global batch k is local batches kP .. kP + P - 1
     ds = (
         grain.MapDataset.range(len(cases))
         .shuffle(seed=int(seed))
         .repeat(None)
         .map_with_index(sampler)
-        .batch(int(batch_size), drop_remainder=True)
+        .batch(local, drop_remainder=True)
     )
+    if process_count > 1:
+        ds = ds[int(process_index)::int(process_count)]
     # bounded read-ahead (grain's default buffers 500 samples, too many for 3D patches)
-    it_ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=2 * int(batch_size)))
+    it_ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=2 * local))
     if num_workers > 0:
         _mark_absl_flags_parsed()
         it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=int(num_workers)),

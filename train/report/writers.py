@@ -63,6 +63,24 @@ class MetricWriter:
         self.close()
 
 
+class NullWriter:
+    """A :class:`MetricWriter` that writes nothing (the processes other than 0 of a multi-process run)."""
+
+    dropped = 0
+
+    def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
+        del step, scalars
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> NullWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def drop_rows_after(path: str | os.PathLike, step: int) -> int:
     """Rewrites ``metrics.jsonl`` (atomically) without its rows past ``step``; returns how many went.
 
