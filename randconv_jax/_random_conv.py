@@ -53,14 +53,9 @@ def _apply_layer(x, kernel, bias, size_index, kernel_sizes, groups, impl, multis
     k_max = kernel.shape[0]
     if len(kernel_sizes) == 1 or multiscale == "full":
         return _conv.conv_channels_first(x, _central(kernel, k_max, d), bias, groups=groups, impl=impl)
-    branches = [
-        functools.partial(
-            lambda a, w, k: _conv.conv_channels_first(a, _central(w, k, d), bias, groups=groups, impl=impl),
-            k=k,
-        )
-        for k in kernel_sizes
-    ]
-    return lax.switch(size_index, branches, x, kernel)
+    return _conv.conv_multiscale_channels_first(
+        x, kernel, bias, size_index, kernel_sizes=kernel_sizes, groups=groups, impl=impl
+    )
 
 
 def _apply_stack(x: jax.Array, stack: ConvStack, impl: str, multiscale: str) -> jax.Array:
@@ -194,12 +189,15 @@ def apply_random_conv(
       mask: optional ``(*spatial,)`` foreground mask (bool or {0, 1}); statistics
         are taken inside it and voxels outside keep their input value.
       impl: ``"auto"`` (taps on CPU, ``lax.conv`` on GPU/TPU), ``"taps"`` or ``"lax"``.
-      multiscale: how layers with several possible kernel sizes run (same output
-        either way). ``"switch"`` (default) runs only the drawn size: cheapest when
-        the size is shared across a batch (per-batch draws), but under a per-sample
-        ``vmap`` the switch becomes a select that runs every size (1+9+25+49 taps
-        for (1, 3, 5, 7) in 2D). ``"full"`` always runs the ``k_max`` kernel (zeros
-        outside the drawn size; 49 taps): the better choice for per-sample draws.
+      multiscale: how layers with several possible kernel sizes run. ``"switch"``
+        (default) runs only the drawn size's k^d taps and picks the cheaper batched form
+        itself: with the size shared by a batch (per-batch draws) one ``lax.switch`` for
+        the batch; under a per-sample ``vmap`` a batching rule runs each image's own
+        branch in turn, instead of the select over every size a vmapped switch would
+        compute (1+9+25+49 taps for (1, 3, 5, 7) in 2D); every image then gets the bits of
+        a one-image call. ``"full"`` always convolves with the ``k_max`` kernel (zeros
+        outside the drawn size): the same maths, other rounding. With ``impl="lax"`` a
+        per-sample ``vmap`` of ``"switch"`` runs every size.
 
     Returns:
       Array of the image's shape and dtype. No gradient flows into ``params``.
