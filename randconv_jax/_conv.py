@@ -126,6 +126,12 @@ def _multiscale_switch(x, kernel, bias, index, *, groups, kernel_sizes, impl):
     return lax.switch(index, [branch(k) for k in kernel_sizes], x, kernel)
 
 
+def _sharded_leading_axis(a) -> bool:
+    """Whether ``a``'s type says its leading axis is sharded (explicit sharding)."""
+    spec = getattr(getattr(jax.typeof(a), "sharding", None), "spec", None)
+    return bool(spec) and spec[0] is not None
+
+
 @functools.cache
 def _multiscale_layer(groups: int, kernel_sizes: tuple[int, ...], has_bias: bool, impl: str):
     """``layer(x, kernel, bias, index)``: a switch, batched image by image when ``index`` is batched.
@@ -148,8 +154,13 @@ def _multiscale_layer(groups: int, kernel_sizes: tuple[int, ...], has_bias: bool
         if not in_batched[3]:  # one size for the batch: the switch runs once, on the whole batch
             axes = tuple(0 if b else None for b in in_batched)
             return jax.vmap(switch, in_axes=axes, axis_size=axis_size)(*args), True
-        # A size per image: each image runs its own branch in turn (k^d taps each).
         mapped = [a for a, b in zip(args, in_batched, strict=True) if b]
+        if any(_sharded_leading_axis(a) for a in mapped):
+            # Explicitly sharded along the batch (a mesh with Explicit axes): lax.map cannot
+            # iterate over a sharded axis, so the batch runs the vmapped switch (a select).
+            axes = tuple(0 if b else None for b in in_batched)
+            return jax.vmap(switch, in_axes=axes, axis_size=axis_size)(*args), True
+        # A size per image: each image runs its own branch in turn (k^d taps each).
 
         def one(image_args):
             it = iter(image_args)
@@ -293,6 +304,9 @@ def convolve(
 
     Returns:
       ``(*spatial, C_out)`` array in the image's dtype (computed in float32 at least).
+
+    Source: PyTorch's ``F.conv2d`` / ``F.conv3d`` semantics (zero padding ``k // 2``), as the
+    RandConv, GIN and nnU-Net codes call them.
     """
     image = _validation.check_image(image)
     kernel = jnp.asarray(kernel)
