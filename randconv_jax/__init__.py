@@ -52,8 +52,7 @@ from randconv_jax._random_conv import (
     sample_random_conv,
 )
 from randconv_jax._typing import Augmentation, PRNGKey
-
-__version__ = "0.1.0"
+from randconv_jax._version import __version__ as __version__
 
 __all__ = (
     "Augmentation",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +22,7 @@ from randconv_jax._typing import Augmentation, Params, PRNGKey
 BATCH_MODES = ("per_sample", "per_batch")
 
 
-def _check_augmentation(aug, name: str = "aug") -> Augmentation:
+def _check_augmentation(aug: object, name: str = "aug") -> Augmentation:
     if not isinstance(aug, Augmentation):
         raise TypeError(
             f"{name} must be a randconv_jax.Augmentation (sample/apply pair, e.g. from "
@@ -76,17 +77,18 @@ def with_probability(aug: Augmentation, probability: ArrayLike) -> Augmentation:
 
     def apply(image: ArrayLike, params: ProbabilityParams, *, mask: ArrayLike | None = None) -> jax.Array:
         image = _validation.check_image(image)
-        out = jax.eval_shape(lambda: aug.apply(image, params.inner, mask=mask))
-        if out.shape != image.shape:
+        struct = jax.eval_shape(lambda: aug.apply(image, params.inner, mask=mask))
+        if struct.shape != image.shape:
             raise ValueError(
                 f"with_probability needs an augmentation that keeps the image's shape {image.shape} (the "
-                f"image is returned unchanged when the coin says no), but it gives shape {out.shape}"
+                f"image is returned unchanged when the coin says no), but it gives shape {struct.shape}"
             )
-        return lax.cond(
+        out: jax.Array = lax.cond(
             params.applied,
             lambda: aug.apply(image, params.inner, mask=mask).astype(image.dtype),
             lambda: image,
         )
+        return out
 
     return Augmentation(sample, apply)
 
@@ -148,11 +150,11 @@ def chain(*augs: Augmentation) -> Augmentation:
     if not augs:
         raise ValueError("chain needs at least one augmentation")
 
-    def sample(key: PRNGKey, image: ArrayLike) -> tuple:
+    def sample(key: PRNGKey, image: ArrayLike) -> tuple[Params, ...]:
         keys = jax.random.split(key, len(augs))
         return tuple(a.sample(k, image) for a, k in zip(augs, keys, strict=True))
 
-    def apply(image: ArrayLike, params: tuple, *, mask: ArrayLike | None = None) -> jax.Array:
+    def apply(image: ArrayLike, params: tuple[Params, ...], *, mask: ArrayLike | None = None) -> jax.Array:
         if not isinstance(params, tuple) or len(params) != len(augs):
             raise ValueError(f"params must be a tuple of {len(augs)} members' params, got {type(params).__name__}")
         out = _validation.check_image(image)
@@ -203,7 +205,7 @@ def batched(aug: Augmentation, *, mode: str = "per_sample", chunk_size: int | No
     if chunk_size is not None:
         chunk_size = _validation.check_positive_int(chunk_size, name="chunk_size")
 
-    def _check_batch(images) -> jax.Array:
+    def _check_batch(images: ArrayLike) -> jax.Array:
         images = jnp.asarray(images)
         if images.ndim not in (4, 5):
             raise ValueError(f"images must be a batch (N, H, W, C) or (N, D, H, W, C), got shape {images.shape}")
@@ -215,7 +217,7 @@ def batched(aug: Augmentation, *, mode: str = "per_sample", chunk_size: int | No
         images = _check_batch(images)
         if mode == "per_batch":
             # Samplers read only the shape and dtype; a struct avoids slicing a sharded batch.
-            return aug.sample(key, jax.ShapeDtypeStruct(images.shape[1:], images.dtype))
+            return aug.sample(key, jax.ShapeDtypeStruct(images.shape[1:], images.dtype))  # type: ignore[arg-type]
         keys = jax.random.split(key, images.shape[0])
         return jax.vmap(aug.sample)(keys, images)
 
@@ -228,6 +230,8 @@ def batched(aug: Augmentation, *, mode: str = "per_sample", chunk_size: int | No
                 raise ValueError(f"mask must have a leading batch axis of {images.shape[0]}, got shape {mask.shape}")
             if concrete is not None:  # values are checked here: inside the vmap the mask is traced
                 _validation.check_mask(concrete, jax.ShapeDtypeStruct(mask.shape + (1,), jnp.float32))
+        mapped: tuple[Params, ...]
+        one: Callable[[tuple[Params, ...]], jax.Array]
         if mode == "per_sample":
             mapped = (images, params, mask)
             one = lambda xs: aug.apply(xs[0], xs[1], mask=xs[2])
@@ -236,6 +240,7 @@ def batched(aug: Augmentation, *, mode: str = "per_sample", chunk_size: int | No
             one = lambda xs: aug.apply(xs[0], params, mask=xs[1])
         if chunk_size is None or chunk_size >= images.shape[0]:
             return jax.vmap(one)(mapped)
-        return lax.map(one, mapped, batch_size=chunk_size)
+        out: jax.Array = lax.map(one, mapped, batch_size=chunk_size)
+        return out
 
     return Augmentation(sample, apply)

@@ -24,6 +24,8 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -84,7 +86,8 @@ def _conv_taps_cf(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, group
 
         def one_group(group: int) -> jax.Array:
             weights = per_channel[group * cout_g : (group + 1) * cout_g]
-            return lax.map(lambda w: _taps_one_output(padded, w, group * cin_g, spatial), weights)
+            out: jax.Array = lax.map(lambda w: _taps_one_output(padded, w, group * cin_g, spatial), weights)
+            return out
 
         out = jnp.concatenate([one_group(g) for g in range(groups)], axis=0)
         if bias is not None:
@@ -115,41 +118,57 @@ def _conv_taps_cf(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, group
 # turn (``lax.map``), so each image costs its own k^d taps and gets the bits of a one-image call.
 
 
-def _multiscale_switch(x, kernel, bias, index, *, groups, kernel_sizes, impl):
+def _multiscale_switch(
+    x: jax.Array,
+    kernel: jax.Array,
+    bias: jax.Array | None,
+    index: jax.Array,
+    *,
+    groups: int,
+    kernel_sizes: tuple[int, ...],
+    impl: str,
+) -> jax.Array:
     d = x.ndim - 1
     c = kernel.shape[0] // 2
 
-    def branch(k):
+    def branch(k: int) -> Callable[[jax.Array, jax.Array], jax.Array]:
         r = k // 2
-        return lambda a, w: conv_channels_first(a, w[(slice(c - r, c + r + 1),) * d], bias, groups=groups, impl=impl)
 
-    return lax.switch(index, [branch(k) for k in kernel_sizes], x, kernel)
+        def run(a: jax.Array, w: jax.Array) -> jax.Array:
+            return conv_channels_first(a, w[(slice(c - r, c + r + 1),) * d], bias, groups=groups, impl=impl)
+
+        return run
+
+    out: jax.Array = lax.switch(index, [branch(k) for k in kernel_sizes], x, kernel)
+    return out
 
 
-def _sharded_leading_axis(a) -> bool:
+def _sharded_leading_axis(a: jax.Array) -> bool:
     """Whether ``a``'s type says its leading axis is sharded (explicit sharding)."""
-    spec = getattr(getattr(jax.typeof(a), "sharding", None), "spec", None)
-    return bool(spec) and spec[0] is not None
+    spec: Any = getattr(getattr(jax.typeof(a), "sharding", None), "spec", None)
+    return spec is not None and len(spec) > 0 and spec[0] is not None
 
 
 @functools.cache
-def _multiscale_layer(groups: int, kernel_sizes: tuple[int, ...], has_bias: bool, impl: str):
+def _multiscale_layer(groups: int, kernel_sizes: tuple[int, ...], has_bias: bool, impl: str) -> Any:
     """``layer(x, kernel, bias, index)``: a switch, batched image by image when ``index`` is batched.
 
     Without a bias, ``bias`` is a placeholder of shape ``(0,)`` and is ignored.
     """
 
-    def switch(x, kernel, bias, index):
+    def switch(x: jax.Array, kernel: jax.Array, bias: jax.Array, index: jax.Array) -> jax.Array:
         return _multiscale_switch(
             x, kernel, bias if has_bias else None, index, groups=groups, kernel_sizes=kernel_sizes, impl=impl
         )
 
     @jax.custom_batching.custom_vmap
-    def batched_layer(x, kernel, bias, index):
+    def batched_layer(x: jax.Array, kernel: jax.Array, bias: jax.Array, index: jax.Array) -> jax.Array:
         return switch(x, kernel, bias, index)
 
     @batched_layer.def_vmap
-    def _rule(axis_size, in_batched, x, kernel, bias, index):
+    def _rule(
+        axis_size: int, in_batched: Sequence[bool], x: jax.Array, kernel: jax.Array, bias: jax.Array, index: jax.Array
+    ) -> tuple[jax.Array, bool]:
         args = (x, kernel, bias, index)
         if not in_batched[3]:  # one size for the batch: the switch runs once, on the whole batch
             axes = tuple(0 if b else None for b in in_batched)
@@ -162,19 +181,21 @@ def _multiscale_layer(groups: int, kernel_sizes: tuple[int, ...], has_bias: bool
             return jax.vmap(switch, in_axes=axes, axis_size=axis_size)(*args), True
         # A size per image: each image runs its own branch in turn (k^d taps each).
 
-        def one(image_args):
+        def one(image_args: list[jax.Array]) -> jax.Array:
             it = iter(image_args)
             return switch(*[next(it) if b else a for a, b in zip(args, in_batched, strict=True)])
 
-        return lax.map(one, mapped), True
+        out: jax.Array = lax.map(one, mapped)
+        return out, True
 
     # A custom_vmap function cannot be transposed, so derivatives go through the k_max kernel
     # (zero outside the drawn size): linear in the image and in the kernel, the same maths.
     @jax.custom_jvp
-    def layer(x, kernel, bias, index):
-        return batched_layer(x, kernel, bias, index)
+    def layer(x: jax.Array, kernel: jax.Array, bias: jax.Array, index: jax.Array) -> jax.Array:
+        out: jax.Array = batched_layer(x, kernel, bias, index)
+        return out
 
-    def _jvp(primals, tangents):
+    def _jvp(primals: tuple[jax.Array, ...], tangents: tuple[Any, ...]) -> tuple[jax.Array, jax.Array]:
         x, kernel, bias, index = primals
         tx, tk, tb, _ = tangents
         out = layer(x, kernel, bias, index)
@@ -216,12 +237,13 @@ def conv_multiscale_channels_first(
     if impl == "lax":  # on GPU/TPU a per-sample vmap keeps the select over every size (batched convs)
         return _multiscale_switch(x, kernel, bias, size_index, groups=groups, kernel_sizes=kernel_sizes, impl=impl)
     layer = _multiscale_layer(int(groups), tuple(int(k) for k in kernel_sizes), bias is not None, impl)
-    return layer(x, kernel, bias if bias is not None else jnp.zeros((0,), x.dtype), size_index)
+    out: jax.Array = layer(x, kernel, bias if bias is not None else jnp.zeros((0,), x.dtype), size_index)
+    return out
 
 
 def _conv_lax_cf(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, groups: int) -> jax.Array:
     d = x.ndim - 1
-    spatial = "DHW"[-d:] if d <= 3 else None
+    spatial = "DHW"[-d:]  # d is 2 or 3: images are checked to be (H, W, C) or (D, H, W, C)
     dims = lax.conv_dimension_numbers((1,) + x.shape, kernel.shape, ("NC" + spatial, spatial + "IO", "NC" + spatial))
     out = lax.conv_general_dilated(
         x[None],

@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -65,7 +66,7 @@ def deform_conv_flat(
     )  # (n_taps, d) integer displacement of each tap
     upper = jnp.asarray([s + 1 for s in spatial], jnp.float32)
 
-    def body(t, acc):
+    def body(t: jax.Array, acc: jax.Array) -> jax.Array:
         pos = grid + tap_table[t] + tap_offsets(t).astype(jnp.float32) + 1.0  # in padded coordinates
         floor = jnp.floor(pos)
         frac = pos - floor
@@ -74,7 +75,7 @@ def deform_conv_flat(
         terms = []
         for corner in itertools.product((0, 1), repeat=d):
             index = sum((hi if c else lo)[:, a] * strides[a] for a, c in enumerate(corner))
-            weight = math.prod((frac[:, a] if c else 1.0 - frac[:, a]) for a, c in enumerate(corner))
+            weight = cast(jax.Array, math.prod((frac[:, a] if c else 1.0 - frac[:, a]) for a, c in enumerate(corner)))
             value = rows.at[index].get(mode="promise_in_bounds")
             terms.append(value * weight[:, None])
         sampled = terms[0]
@@ -82,7 +83,7 @@ def deform_conv_flat(
             sampled = sampled + term
         return acc + sampled @ weights[t]
 
-    out = lax.fori_loop(0, n_taps, body, jnp.zeros((x.shape[0], c_out), jnp.float32))
+    out: jax.Array = lax.fori_loop(0, n_taps, body, jnp.zeros((x.shape[0], c_out), jnp.float32))
     if bias is not None:
         out = out + bias
     return out

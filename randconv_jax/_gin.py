@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -60,7 +61,7 @@ class GINParams:
 
 def sample_gin(
     key: PRNGKey,
-    image: ArrayLike,
+    image: ArrayLike | jax.ShapeDtypeStruct,
     *,
     n_layers: int = N_LAYERS,
     hidden_channels: int = HIDDEN_CHANNELS,
@@ -121,7 +122,9 @@ def sample_gin(
     return GINParams(layers, alpha)
 
 
-def _gin_network_cf(x: jax.Array, layers: RandomConvParams, negative_slope: float, impl: str, multiscale: str):
+def _gin_network_cf(
+    x: jax.Array, layers: RandomConvParams, negative_slope: float, impl: str, multiscale: str
+) -> jax.Array:
     """The raw network on a channels-first ``(C, *S)`` float32 array."""
     flat = [(s, r) for s in layers.stacks for r in range(s.repeats)]
     y = x
@@ -139,7 +142,9 @@ def _gin_network_cf(x: jax.Array, layers: RandomConvParams, negative_slope: floa
     return y
 
 
-def _gin_cf(x, params: GINParams, m, negative_slope, impl, multiscale):
+def _gin_cf(
+    x: jax.Array, params: GINParams, m: jax.Array | None, negative_slope: float, impl: str, multiscale: str
+) -> jax.Array:
     # Masked-out voxels never reach the network (nor the statistics); they keep x in the output.
     inside = x if m is None else jnp.where(m[None], x, jnp.zeros((), x.dtype))
     y = _gin_network_cf(inside, params.layers, negative_slope, impl, multiscale)
@@ -287,7 +292,7 @@ def _blend_matrix(size: int, spacing: int, downscale: float, order: int) -> np.n
 
 def sample_ipa_mask(
     key: PRNGKey,
-    image: ArrayLike,
+    image: ArrayLike | jax.ShapeDtypeStruct,
     *,
     control_spacing: int = CONTROL_SPACING,
     downscale: float = DOWNSCALE,
@@ -379,14 +384,14 @@ class GinIpaParams:
 
 def sample_gin_ipa(
     key: PRNGKey,
-    image: ArrayLike,
+    image: ArrayLike | jax.ShapeDtypeStruct,
     *,
     control_spacing: int = CONTROL_SPACING,
     downscale: float = DOWNSCALE,
     order: int = SPLINE_ORDER,
     size_key: PRNGKey | None = None,
     check_layout: bool = True,
-    **gin_kwargs,
+    **gin_kwargs: Any,
 ) -> GinIpaParams:
     """Draws two independent GINs (keyword arguments of :func:`sample_gin`) and an IPA blend mask.
 
@@ -415,7 +420,7 @@ def sample_gin_ipa(
     )
 
 
-def _blend(a, b, m_blend):
+def _blend(a: jax.Array, b: jax.Array, m_blend: jax.Array) -> jax.Array:
     return a * m_blend[None] + b * (1.0 - m_blend[None])
 
 
@@ -461,7 +466,7 @@ def apply_gin_ipa(
     return jnp.moveaxis(_blend(a, b, blend), 0, -1).astype(image.dtype)
 
 
-def gin_ipa(key: PRNGKey, image: ArrayLike, *, mask: ArrayLike | None = None, **kwargs) -> jax.Array:
+def gin_ipa(key: PRNGKey, image: ArrayLike, *, mask: ArrayLike | None = None, **kwargs: Any) -> jax.Array:
     """GIN-IPA of one image: two GIN draws blended by a smooth random mask (copy 1 of the paper).
 
     ``apply_gin_ipa(image, sample_gin_ipa(key, image, **kwargs), mask=mask)``. For the three
@@ -473,7 +478,7 @@ def gin_ipa(key: PRNGKey, image: ArrayLike, *, mask: ArrayLike | None = None, **
     return apply_gin_ipa(image, sample_gin_ipa(key, image, **kwargs), mask=mask)
 
 
-def gin_ipa_views(key: PRNGKey, image: ArrayLike, *, mask: ArrayLike | None = None, **kwargs) -> jax.Array:
+def gin_ipa_views(key: PRNGKey, image: ArrayLike, *, mask: ArrayLike | None = None, **kwargs: Any) -> jax.Array:
     """The three training copies of GIN-IPA (official ``set_input_aug_sup``), stacked.
 
     With independent GINs ``a``, ``b``, ``c`` and one blend mask ``m``:

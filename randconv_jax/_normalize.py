@@ -76,11 +76,11 @@ def _pow2_at_least(value: jax.Array) -> jax.Array:
     return jnp.where(jnp.isfinite(value) & (value > 0), scale, jnp.ones_like(value))
 
 
-def _inside(a: jax.Array, m: jax.Array | None, fill) -> jax.Array:
+def _inside(a: jax.Array, m: jax.Array | None, fill: float) -> jax.Array:
     return a if m is None else jnp.where(m, a, jnp.asarray(fill, a.dtype))
 
 
-def moments(a: jax.Array, m: jax.Array | None, axes: tuple[int, ...], *, ddof: int = 0):
+def moments(a: jax.Array, m: jax.Array | None, axes: tuple[int, ...], *, ddof: int = 0) -> tuple[jax.Array, jax.Array]:
     """Mean and std of ``a`` over ``axes`` inside the boolean mask ``m`` (broadcast to ``a``).
 
     Never reads ``a`` outside ``m``. The mean sums ``a / n``; the variance sums squares of
@@ -90,7 +90,9 @@ def moments(a: jax.Array, m: jax.Array | None, axes: tuple[int, ...], *, ddof: i
     return mean, std
 
 
-def _scaled_moments(a: jax.Array, m: jax.Array | None, axes: tuple[int, ...], ddof: int):
+def _scaled_moments(
+    a: jax.Array, m: jax.Array | None, axes: tuple[int, ...], ddof: int
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """:func:`moments` and the power-of-two scale ``s`` it used."""
     if m is None:
         count = jnp.asarray(float(math.prod(a.shape[i] for i in axes)), a.dtype)
@@ -120,7 +122,7 @@ def frobenius_norm(a: jax.Array, m: jax.Array | None) -> jax.Array:
     return jnp.sqrt(jnp.sum(jnp.square(inside / scale))) * scale
 
 
-def _masked_min_max(a: jax.Array, m: jax.Array | None, spatial_axes: tuple[int, ...]):
+def _masked_min_max(a: jax.Array, m: jax.Array | None, spatial_axes: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
     if m is None:
         return (jnp.min(a, axis=spatial_axes, keepdims=True), jnp.max(a, axis=spatial_axes, keepdims=True))
     lo = jnp.min(jnp.where(m, a, jnp.inf), axis=spatial_axes, keepdims=True)

@@ -112,11 +112,11 @@ def _smooth_field(noise: jax.Array, spatial: tuple[int, ...], length: float) -> 
     return smooth.reshape(noise.shape).astype(jnp.float32)
 
 
-def _tap_offsets(params: ProRandConvParams, spatial: tuple[int, ...]):
+def _tap_offsets(params: ProRandConvParams, spatial: tuple[int, ...]) -> _deformable.TapOffsets:
     key = jax.random.wrap_key_data(params.offset_key)
     n_voxels, d = math.prod(spatial), len(spatial)
 
-    def offsets(t):
+    def offsets(t: jax.Array) -> jax.Array:
         noise = jax.random.normal(jax.random.fold_in(key, t), (n_voxels, d), jnp.float32)
         if params.offset_smoothing is not None:
             noise = _smooth_field(noise, spatial, params.offset_smoothing)
@@ -141,7 +141,9 @@ def pro_randconv_offsets(params: ProRandConvParams, spatial_shape: tuple[int, ..
     return jnp.stack([offsets(jnp.int32(t)) for t in range(n_taps)], axis=1).reshape(spatial + (n_taps, len(spatial)))
 
 
-def check_hyper_parameters(*, sigma_g_bound, offset_bound, affine_std, epsilon) -> None:
+def check_hyper_parameters(
+    *, sigma_g_bound: ArrayLike, offset_bound: ArrayLike, affine_std: ArrayLike, epsilon: ArrayLike
+) -> None:
     """ValueError naming the argument for a NaN, infinite, negative or inverted concrete value."""
     for name, value in (
         ("sigma_g_bound", sigma_g_bound),
@@ -156,7 +158,7 @@ def check_hyper_parameters(*, sigma_g_bound, offset_bound, affine_std, epsilon) 
 
 def sample_pro_randconv(
     key: PRNGKey,
-    image: ArrayLike,
+    image: ArrayLike | jax.ShapeDtypeStruct,
     *,
     max_repeats: int = MAX_REPEATS,
     sigma_g_bound: ArrayLike = SIGMA_G_BOUND,
@@ -266,13 +268,13 @@ def apply_pro_randconv(image: ArrayLike, params: ProRandConvParams, *, mask: Arr
     kernel = params.kernel
     tap_offsets = _tap_offsets(params, spatial)
 
-    def block(_, y):
+    def block(_: jax.Array, y: jax.Array) -> jax.Array:
         if m_flat is not None:
             y = jnp.where(m_flat[:, None], y, jnp.zeros((), y.dtype))
         z = _deformable.deform_conv_flat(y, spatial, kernel, tap_offsets)
         return jnp.tanh(params.gamma * _standardize(z, m_flat) + params.beta)
 
-    y = lax.fori_loop(0, params.repeats, block, x)
+    y: jax.Array = lax.fori_loop(0, params.repeats, block, x)
     if m_flat is not None:
         y = jnp.where(m_flat[:, None], y, x)
     return y.reshape(image.shape).astype(image.dtype)

@@ -52,7 +52,16 @@ def _central(kernel: jax.Array, k: int, spatial_dims: int) -> jax.Array:
 MULTISCALE_MODES = ("switch", "full")
 
 
-def _apply_layer(x, kernel, bias, size_index, kernel_sizes, groups, impl, multiscale):
+def _apply_layer(
+    x: jax.Array,
+    kernel: jax.Array,
+    bias: jax.Array | None,
+    size_index: jax.Array,
+    kernel_sizes: tuple[int, ...],
+    groups: int,
+    impl: str,
+    multiscale: str,
+) -> jax.Array:
     d = x.ndim - 1
     k_max = kernel.shape[0]
     if len(kernel_sizes) == 1 or multiscale == "full":
@@ -63,7 +72,7 @@ def _apply_layer(x, kernel, bias, size_index, kernel_sizes, groups, impl, multis
 
 
 def _apply_stack(x: jax.Array, stack: ConvStack, impl: str, multiscale: str) -> jax.Array:
-    def layer(a, kernel, bias, index):
+    def layer(a: jax.Array, kernel: jax.Array, bias: jax.Array | None, index: jax.Array) -> jax.Array:
         return _apply_layer(a, kernel, bias, index, stack.kernel_sizes, stack.groups, impl, multiscale)
 
     if stack.repeats == 1:
@@ -73,10 +82,11 @@ def _apply_stack(x: jax.Array, stack: ConvStack, impl: str, multiscale: str) -> 
     # recomputes the earlier layers per output tap (3 unrolled layers: ~32x one).
     biases = stack.biases if stack.biases is not None else jnp.zeros((stack.repeats, 0))
 
-    def body(a, layer_params):
+    def body(a: jax.Array, layer_params: tuple[jax.Array, jax.Array, jax.Array]) -> tuple[jax.Array, None]:
         kernel, bias, index = layer_params
         return layer(a, kernel, bias if stack.biases is not None else None, index), None
 
+    out: jax.Array
     out, _ = lax.scan(body, x, (stack.kernels, biases, stack.size_index))
     return out
 
@@ -232,7 +242,7 @@ def apply_random_conv(
 
 def sample_random_conv(
     key: PRNGKey,
-    image: ArrayLike,
+    image: ArrayLike | jax.ShapeDtypeStruct,
     *,
     kernel_size: int | Sequence[int] = 3,
     depth: int = 1,

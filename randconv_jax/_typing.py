@@ -16,11 +16,11 @@ Params = Any
 
 
 class SampleFn(Protocol):
-    def __call__(self, key: PRNGKey, image: ArrayLike) -> Params: ...
+    def __call__(self, key: PRNGKey, image: ArrayLike, /) -> Params: ...
 
 
 class ApplyFn(Protocol):
-    def __call__(self, image: ArrayLike, params: Params, *, mask: ArrayLike | None = None) -> jax.Array: ...
+    def __call__(self, image: ArrayLike, params: Params, /, *, mask: ArrayLike | None = None) -> jax.Array: ...
 
 
 @dataclasses.dataclass(frozen=True)

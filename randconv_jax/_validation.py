@@ -21,7 +21,7 @@ BATCH_RATIO = 8
 """A rank-4 input whose first axis is at most 1/8 of the next two looks like a batch of 2D images."""
 
 
-def concrete_value(value) -> np.ndarray | None:
+def concrete_value(value: object) -> np.ndarray | None:
     """``value`` as a NumPy array when it is concrete, None when it is traced (or not numeric)."""
     if isinstance(value, jax.core.Tracer):
         return None
@@ -122,19 +122,26 @@ def check_image(image: ArrayLike, *, name: str = "image") -> jax.Array:
     return image
 
 
-def check_image_or_struct(image, *, name: str = "image", layout: bool = True):
+def check_image_or_struct(
+    image: ArrayLike | jax.ShapeDtypeStruct, *, name: str = "image", layout: bool = True
+) -> jax.ShapeDtypeStruct:
     """For samplers, which read only the shape: an image (checked as :func:`check_image`) or a
-    ``jax.ShapeDtypeStruct``; with ``layout`` the shape must also pass :func:`check_layout`."""
+    ``jax.ShapeDtypeStruct``, returned as a struct; with ``layout`` the shape must also pass
+    :func:`check_layout`."""
     if isinstance(image, jax.ShapeDtypeStruct):
         check_shape(image.shape, name=name)
+        struct = image
     else:
-        image = check_image(image, name=name)
+        checked = check_image(image, name=name)
+        struct = jax.ShapeDtypeStruct(checked.shape, checked.dtype)
     if layout:
-        check_layout(image.shape, name=name)
-    return image
+        check_layout(struct.shape, name=name)
+    return struct
 
 
-def check_mask(mask: ArrayLike | None, image: jax.Array, *, name: str = "mask") -> jax.Array | None:
+def check_mask(
+    mask: ArrayLike | None, image: jax.Array | jax.ShapeDtypeStruct, *, name: str = "mask"
+) -> jax.Array | None:
     """Returns ``mask`` as a boolean array of the image's spatial shape, or None.
 
     Boolean masks are taken as they are. Integer (and float) masks must hold only 0 and 1:
@@ -173,6 +180,7 @@ def check_mask(mask: ArrayLike | None, image: jax.Array, *, name: str = "mask") 
 
 def check_kernel_sizes(kernel_size: int | Sequence[int], *, name: str = "kernel_size") -> tuple[int, ...]:
     """Returns a tuple of odd positive kernel sizes (one entry for a fixed size)."""
+    sizes: tuple[int, ...]
     if isinstance(kernel_size, (int, np.integer)):
         sizes = (kernel_size,)
     else:

@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -45,7 +46,7 @@ NNUNET_STATISTICS = ("joint", "per_channel", "zscore")
 SHARINGS = ("source", "batch_mode")
 
 # The nnU-Net fork's settings per variant: hidden maps in total, 3^d layers, statistics.
-_NNUNET = {
+_NNUNET: dict[str, dict[str, Any]] = {
     "master": dict(hidden=4, spatial_layers=1, statistics="joint"),  # nnUNetTrainerRC: n_hidden_layers=2
     "rc_augs": dict(hidden=32, spatial_layers=3, statistics="zscore"),  # branch rc-augs: n_hidden_layers=4
 }
@@ -182,7 +183,7 @@ def ms_rc_3d(
                 f"pass probability=1.0 (got {probability!r})"
             )
 
-    def sample(key: PRNGKey, image: ArrayLike) -> RandomConvParams:
+    def sample(key: PRNGKey, image: ArrayLike | jax.ShapeDtypeStruct) -> RandomConvParams:
         if out_channels is None:
             return _random_conv.sample_random_conv(
                 key, image, kernel_size=sizes, depth=depth, gain=gain, truncate=2.0, check_layout=check_layout
@@ -229,7 +230,9 @@ def _merge_equal_stacks(stacks: Sequence[ConvStack]) -> tuple[ConvStack, ...]:
             and prev.kernel_sizes == stack.kernel_sizes
             and (prev.biases is None) == (stack.biases is None)
         ):
-            biases = None if prev.biases is None else jnp.concatenate([prev.biases, stack.biases])
+            biases = (
+                None if prev.biases is None or stack.biases is None else jnp.concatenate([prev.biases, stack.biases])
+            )
             merged[-1] = ConvStack(
                 jnp.concatenate([prev.kernels, stack.kernels]),
                 biases,
@@ -358,7 +361,7 @@ def nnunet_rc(
     def hidden_total(channels: int) -> int:
         if hidden_per_channel is not None:
             return hidden_per_channel * channels
-        total = setting["hidden"]
+        total = int(setting["hidden"])
         if total % channels:
             raise ValueError(
                 f"nnunet_rc(variant={variant!r}) uses the fork's {total} hidden maps, which {channels} channels "
@@ -366,7 +369,7 @@ def nnunet_rc(
             )
         return total
 
-    def sample(key: PRNGKey, image: ArrayLike) -> RandomConvParams:
+    def sample(key: PRNGKey, image: ArrayLike | jax.ShapeDtypeStruct) -> RandomConvParams:
         image = _validation.check_image_or_struct(image, layout=check_layout)
         channels, d = image.shape[-1], len(image.shape) - 1
         hidden = hidden_total(channels)
@@ -437,7 +440,7 @@ def pro_randconv(
     _pro_randconv.check_hyper_parameters(
         sigma_g_bound=sigma_g_bound, offset_bound=offset_bound, affine_std=affine_std, epsilon=epsilon
     )
-    kw = dict(
+    kw: dict[str, Any] = dict(
         max_repeats=_validation.check_positive_int(max_repeats, name="max_repeats"),
         sigma_g_bound=sigma_g_bound,
         offset_bound=offset_bound,
@@ -449,7 +452,13 @@ def pro_randconv(
     return Augmentation(functools.partial(_pro_randconv.sample_pro_randconv, **kw), _pro_randconv.apply_pro_randconv)
 
 
-def _gin_kwargs(n_layers, hidden_channels, kernel_sizes, alpha_range, check_layout) -> dict:
+def _gin_kwargs(
+    n_layers: int,
+    hidden_channels: int,
+    kernel_sizes: Sequence[int],
+    alpha_range: tuple[ArrayLike, ArrayLike],
+    check_layout: bool,
+) -> dict[str, Any]:
     _validation.check_range(alpha_range, name="alpha_range")
     return dict(
         n_layers=_validation.check_positive_int(n_layers, name="n_layers"),
@@ -541,7 +550,7 @@ BATCH_MODE = {
 GIN (sizes per batch) and Pro-RandConv (offsets per image) mix the two; :func:`for_batches`
 reproduces that."""
 
-_FACTORIES = {
+_FACTORIES: dict[str, Callable[..., Augmentation]] = {
     "randconv": randconv,
     "ms_rc_3d": ms_rc_3d,
     "nnunet_rc": nnunet_rc,
@@ -554,11 +563,11 @@ _FACTORIES = {
 # --------------------------------------------------------------------------- batches
 
 
-def _is_size_index(path) -> bool:
+def _is_size_index(path: tuple[Any, ...]) -> bool:
     return any(getattr(entry, "name", None) == "size_index" for entry in path)
 
 
-def _is_offset_key(path) -> bool:
+def _is_offset_key(path: tuple[Any, ...]) -> bool:
     return any(getattr(entry, "name", None) == "offset_key" for entry in path)
 
 
@@ -572,7 +581,7 @@ def _check_batch(images: ArrayLike) -> jax.Array:
 def _mixed_batches(
     aug: Augmentation,
     sample_batch: Callable[[PRNGKey, jax.Array], Params],
-    batched_leaf: Callable[[tuple], bool],
+    batched_leaf: Callable[[tuple[Any, ...]], bool],
     chunk_size: int | None,
 ) -> Augmentation:
     """A batch augmentation whose params are per image where ``batched_leaf(path)`` and shared elsewhere."""
@@ -593,16 +602,19 @@ def _mixed_batches(
         per_image = [batched_leaf(path) for path, _ in leaves]
         values = [leaf for _, leaf in leaves]
 
-        def one(x, image_leaves, m):
+        def one(x: jax.Array, image_leaves: list[Any], m: jax.Array | None) -> jax.Array:
             it = iter(image_leaves)
             merged = [next(it) if b else v for v, b in zip(values, per_image, strict=True)]
             return aug.apply(x, jax.tree_util.tree_unflatten(treedef, merged), mask=m)
 
         image_leaves = [v for v, b in zip(values, per_image, strict=True) if b]
         n = images.shape[0]
+        out: jax.Array
         if chunk_size is None or chunk_size >= n:
-            return jax.vmap(one, in_axes=(0, 0, None if mask is None else 0))(images, image_leaves, mask)
-        return lax.map(lambda xs: one(*xs), (images, image_leaves, mask), batch_size=chunk_size)
+            out = jax.vmap(one, in_axes=(0, 0, None if mask is None else 0))(images, image_leaves, mask)
+        else:
+            out = lax.map(lambda xs: one(*xs), (images, image_leaves, mask), batch_size=chunk_size)
+        return out
 
     return Augmentation(sample, apply)
 
@@ -610,11 +622,13 @@ def _mixed_batches(
 def _gin_batches(aug: Augmentation, chunk_size: int | None) -> Augmentation:
     """GIN / GIN-IPA with each layer's kernel size drawn once per batch, the rest per image."""
 
-    def sample_batch(key, images):
+    sample_one: Any = aug.sample  # the GIN samplers, which take a struct and size_key
+
+    def sample_batch(key: PRNGKey, images: jax.Array) -> Params:
         k_size, k_each = jax.random.split(key)
         image = jax.ShapeDtypeStruct(images.shape[1:], images.dtype)
         keys = jax.random.split(k_each, images.shape[0])
-        params = jax.vmap(lambda k: aug.sample(k, image, size_key=k_size))(keys)
+        params = jax.vmap(lambda k: sample_one(k, image, size_key=k_size))(keys)
         # Every image drew the same sizes (from k_size): keep one copy, unbatched.
         return jax.tree_util.tree_map_with_path(lambda p, leaf: leaf[0] if _is_size_index(p) else leaf, params)
 
@@ -624,15 +638,17 @@ def _gin_batches(aug: Augmentation, chunk_size: int | None) -> Augmentation:
 def _pro_randconv_batches(aug: Augmentation, chunk_size: int | None) -> Augmentation:
     """Pro-RandConv with one block per batch and offsets drawn per image (as the reproductions)."""
 
-    def sample_batch(key, images):
-        params = aug.sample(key, jax.ShapeDtypeStruct(images.shape[1:], images.dtype))
+    sample_one: Any = aug.sample  # sample_pro_randconv, which takes a struct
+
+    def sample_batch(key: PRNGKey, images: jax.Array) -> Params:
+        params = sample_one(key, jax.ShapeDtypeStruct(images.shape[1:], images.dtype))
         keys = jax.random.split(jax.random.wrap_key_data(params.offset_key), images.shape[0])
         return dataclasses.replace(params, offset_key=jax.vmap(jax.random.key_data)(keys))
 
     return _mixed_batches(aug, sample_batch, _is_offset_key, chunk_size)
 
 
-def for_batches(name: str, *, chunk_size: int | None = None, sharing: str = "source", **overrides) -> Augmentation:
+def for_batches(name: str, *, chunk_size: int | None = None, sharing: str = "source", **overrides: Any) -> Augmentation:
     """The preset ``name`` lifted to batches ``(N, *spatial, C)``, sharing draws as its source does.
 
     ``overrides`` go to the preset's factory, e.g. ``for_batches("randconv", variant="mix")``;

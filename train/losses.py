@@ -8,8 +8,20 @@ single-device loss.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
+
+from randconv_jax import losses as rc_losses
+
+CONSISTENCY_LOSSES: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "js_consistency": rc_losses.js_consistency,
+    "gin_consistency": rc_losses.gin_consistency,
+}
+"""``config.loss.consistency`` -> the :mod:`randconv_jax.losses` function over the ``(copies, N,
+*spatial, K)`` logits of the augmented copies (RandConv's JS term, GIN-IPA's KL term). A name
+that is not here is an error when the config is read."""
 
 DICE_SMOOTH = 1e-5
 """nnU-Net's ``SoftDiceLoss`` smoothing term (``smooth=1e-5``)."""

@@ -1,8 +1,9 @@
 """Command line: ``python -m train --config train/configs/<name>.py --workdir DIR [--resume]``.
 
+Config files are Python (the file is imported and its ``get_config()`` called: it runs as code).
 Config values can be overridden with ``--config.<key>=<value>`` (ml_collections), e.g.
 ``--config.num_steps=100 --config.randconv.preset=nnunet_rc``. The logic lives in
-:mod:`train.train` so notebooks can call :func:`train.train.train_and_evaluate` directly.
+:mod:`train.runs` so notebooks can call :func:`train.runs.train_and_evaluate` directly.
 """
 
 import sys
@@ -14,7 +15,9 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Folder for checkpoints, metrics, figures and summary.json.")
 flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its latest checkpoint.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
-config_flags.DEFINE_config_file("config", None, "A config file in train/configs/.", lock_config=True)
+config_flags.DEFINE_config_file(
+    "config", None, "A config file, e.g. train/configs/quickstart.py. Config files are Python: the file is imported "
+    "and its get_config() called, so it runs as code (use files you trust).", lock_config=True)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -25,13 +28,17 @@ def main(argv):
         logging.set_verbosity(logging.WARNING)
     import jax
 
-    from train.train import NonFiniteLossError, train_and_evaluate
+    from train.checkpoint import UnrestorableCheckpointError
+    from train.lock import WorkdirLockedError
+    from train.loop import NonFiniteLossError
+    from train.runs import train_and_evaluate
 
     logging.info("JAX %s; process %d of %d; devices: %s", jax.__version__, jax.process_index(),
                  jax.process_count(), jax.devices())
     try:
         train_and_evaluate(FLAGS.config, FLAGS.workdir, resume=FLAGS.resume, progress=FLAGS.progress)
-    except (FileExistsError, FileNotFoundError, NonFiniteLossError, ValueError) as err:
+    except (FileExistsError, FileNotFoundError, NonFiniteLossError, UnrestorableCheckpointError, ValueError,
+            WorkdirLockedError) as err:
         sys.exit(f"error: {err}")
 
 

@@ -11,10 +11,13 @@ OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "poly")
 
 
-def make_schedule(name: str, learning_rate: float, num_steps: int, *, warmup_steps: int = 0,
-                  poly_exponent: float = 0.9) -> optax.Schedule:
+def make_schedule(name: str, learning_rate: float, num_steps: int, *, warmup_steps: int,
+                  poly_exponent: float) -> optax.Schedule:
     """``constant``, ``cosine`` (to 0) or ``poly`` (nnU-Net's ``PolyLRScheduler``,
-    ``lr·(1 − t/T)^0.9``), each after an optional linear warm-up of ``warmup_steps``."""
+    ``lr·(1 − t/T)^poly_exponent``), each after a linear warm-up of ``warmup_steps`` (0: none).
+
+    No defaults here: they are the config's (``train/configs/default.py``, ``optim.*``).
+    """
     if name not in SCHEDULES:
         raise ValueError(f"optim.schedule must be one of {SCHEDULES}, got {name!r}")
     if num_steps < 1 or warmup_steps < 0 or warmup_steps >= num_steps and warmup_steps > 0:
@@ -32,27 +35,41 @@ def make_schedule(name: str, learning_rate: float, num_steps: int, *, warmup_ste
     return optax.join_schedules([warmup, main], [warmup_steps])
 
 
-def make_optimizer(optim: Mapping[str, Any], num_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """The optax optimizer of ``optim`` (a config section) and its schedule.
+_KEYS = ("name", "learning_rate", "schedule", "warmup_steps", "weight_decay", "momentum", "poly_exponent",
+         "grad_clip_norm")
 
-    Keys: ``name`` (``adamw`` or ``sgd``: nnU-Net's SGD, Nesterov momentum 0.99),
-    ``learning_rate``, ``schedule``, ``warmup_steps``, ``weight_decay``, ``momentum``,
-    ``grad_clip_norm`` (nnU-Net clips at 12; 0 disables).
+
+def make_optimizer(optim: Mapping[str, Any], num_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    """The optax optimizer of ``optim`` (the config's ``optim`` section) and its schedule.
+
+    Every key is required (no defaults here; they are the config's, ``train/configs/default.py``):
+    ``name`` (``adamw``, or ``sgd``: nnU-Net's SGD with Nesterov momentum ``momentum``),
+    ``learning_rate``, ``schedule``, ``warmup_steps``, ``poly_exponent`` (for ``poly``),
+    ``weight_decay``, ``momentum`` (for ``sgd``), ``grad_clip_norm`` (global-norm clipping; None:
+    no clipping).
     """
-    name = optim.get("name", "adamw")
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optim.name must be one of {OPTIMIZERS}, got {name!r}")
-    lr = float(optim.get("learning_rate", 1e-3))
+    try:
+        o = {k: optim[k] for k in _KEYS}
+    except (KeyError, AttributeError) as err:
+        missing = [k for k in _KEYS if k not in optim]
+        raise ValueError(f"optim section lacks {missing}: every key of train/configs/default.py's optim is "
+                         f"required") from err
+    if o["name"] not in OPTIMIZERS:
+        raise ValueError(f"optim.name must be one of {OPTIMIZERS}, got {o['name']!r}")
+    lr = float(o["learning_rate"])
     if not lr > 0:
         raise ValueError(f"optim.learning_rate must be positive, got {lr}")
-    schedule = make_schedule(optim.get("schedule", "cosine"), lr, num_steps,
-                             warmup_steps=int(optim.get("warmup_steps", 0)))
-    wd = float(optim.get("weight_decay", 0.0))
-    if name == "adamw":
+    schedule = make_schedule(o["schedule"], lr, num_steps, warmup_steps=int(o["warmup_steps"]),
+                             poly_exponent=float(o["poly_exponent"]))
+    wd = float(o["weight_decay"])
+    if o["name"] == "adamw":
         core = optax.adamw(schedule, weight_decay=wd)
     else:
         core = optax.chain(optax.add_decayed_weights(wd) if wd else optax.identity(),
-                           optax.sgd(schedule, momentum=float(optim.get("momentum", 0.99)), nesterov=True))
-    clip = float(optim.get("grad_clip_norm", 12.0))
-    tx = optax.chain(optax.clip_by_global_norm(clip), core) if clip > 0 else core
-    return tx, schedule
+                           optax.sgd(schedule, momentum=float(o["momentum"]), nesterov=True))
+    clip = o["grad_clip_norm"]
+    if clip is None:
+        return core, schedule
+    if not float(clip) > 0:
+        raise ValueError(f"optim.grad_clip_norm must be positive or None (no clipping), got {clip}")
+    return optax.chain(optax.clip_by_global_norm(float(clip)), core), schedule

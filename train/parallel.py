@@ -8,7 +8,9 @@
 * ``"single"``: one device, plain ``jit``.
 
 Every strategy computes the same update as one device (the losses are per-sample means and
-per-sample random-convolution keys come from the global batch), up to float summation order.
+per-sample augmentation keys come from each sample's ``batch["index"]``, see :mod:`train.rng`),
+up to float summation order. ``put_batch`` adds ``index`` (the sample's position in the global
+batch) to a batch that does not carry one.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ STRATEGIES = ("single", "mesh", "pmap")
 DATA_AXIS = "data"
 
 StepFactory = Callable[..., Callable]
-"""``factory(axis_name=None, num_shards=1) -> train_step(state, batch, key)``."""
+"""``factory(axis_name=None) -> train_step(state, batch, key)``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +53,15 @@ def make_mesh(devices: list | None = None) -> Mesh:
     return Mesh(np.asarray(devices), (DATA_AXIS,))
 
 
+def with_index(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``batch`` with ``index`` ``(B,)`` int32: kept if present, else this process's positions in
+    the global batch (``process_index * B + arange(B)``, B the local batch size)."""
+    if "index" in batch:
+        return batch
+    n = int(np.shape(batch["image"])[0])
+    return {**batch, "index": np.arange(n, dtype=np.int32) + np.int32(jax.process_index() * n)}
+
+
 def _check_divisible(batch_size: int, n: int) -> None:
     if batch_size % n:
         raise ValueError(f"batch_size {batch_size} must be divisible by the number of devices {n} "
@@ -68,7 +79,7 @@ def make_runner(strategy: str, make_step: StepFactory, *, devices: list | None =
         fn = jax.jit(make_step(), donate_argnums=donate_args)
 
         def put_batch(batch):
-            return jax.device_put(batch, device)
+            return jax.device_put(with_index(batch), device)
 
         return Runner(strategy, 1, fn,
                       lambda s: jax.device_put(s, device), put_batch, lambda s: s)
@@ -81,6 +92,7 @@ def make_runner(strategy: str, make_step: StepFactory, *, devices: list | None =
         fn = jax.jit(make_step(), donate_argnums=donate_args)
 
         def put_batch(batch):
+            batch = with_index(batch)
             first = next(iter(batch.values()))
             _check_divisible(first.shape[0] * jax.process_count(), n)
             return {k: jax.make_array_from_process_local_data(sharded, np.asarray(v)) for k, v in batch.items()}
@@ -92,12 +104,12 @@ def make_runner(strategy: str, make_step: StepFactory, *, devices: list | None =
 
     local = list(devices) if devices is not None else jax.local_devices()
     n = len(local)
-    fn = jax.pmap(make_step(axis_name=DATA_AXIS, num_shards=n), axis_name=DATA_AXIS, in_axes=(0, 0, None),
+    fn = jax.pmap(make_step(axis_name=DATA_AXIS), axis_name=DATA_AXIS, in_axes=(0, 0, None),
                   devices=local, donate_argnums=donate_args)
 
     def put_batch(batch):
         out = {}
-        for k, v in batch.items():
+        for k, v in with_index(batch).items():
             v = np.asarray(v)
             _check_divisible(v.shape[0], n)
             out[k] = v.reshape((n, v.shape[0] // n) + v.shape[1:])

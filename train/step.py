@@ -5,9 +5,12 @@ parameters; the step rebuilds it with ``nnx.merge`` inside ``jit``, differentiat
 parameters only, and applies optax updates (the functional NNX style; the U-Net has no
 mutable non-parameter state, since it uses instance or group normalization).
 
-Keys: the step's key is ``fold_in(base_key, step)``, so a run is reproducible and a resumed
-run draws exactly what an uninterrupted one would. Random convolutions run on device inside
-the step, under ``stop_gradient``; evaluation and inference never call them.
+Keys (:mod:`train.rng`): the step's key is ``fold_in(base_key, step)``; the random convolutions
+and the intensity augmentations each take their own stream of it, and a per-sample draw is keyed
+by the sample's index in the data stream (``batch["index"]``), never by its position in the
+batch or on a device. A run is reproducible, a resumed run draws exactly what an uninterrupted
+one would, and every data-parallel layout draws the same. Random convolutions run on device
+inside the step, under ``stop_gradient``; evaluation and inference never call them.
 """
 
 from __future__ import annotations
@@ -22,12 +25,11 @@ import optax
 from flax import nnx
 from jax import lax
 
-from train.augment import BatchAugment
-from train.intensity import intensity_batch
-from train.losses import dice_ce_loss
+from train.augment import BatchAugment, intensity_batch
+from train.losses import CONSISTENCY_LOSSES, dice_ce_loss
+from train.rng import Stream
 
 Batch = dict[str, jax.Array]
-_INTENSITY_STREAM = 7  # fold_in constant separating the intensity augmentation's key from RC's
 
 
 @flax.struct.dataclass
@@ -46,20 +48,17 @@ def create_train_state(model: nnx.Module, tx: optax.GradientTransformation) -> t
 
 
 def consistency_fn(name: str) -> Callable[[jax.Array], jax.Array]:
-    """Per-sample consistency loss over ``(copies, N, *spatial, K)`` logits -> ``(N,)``."""
-    from randconv_jax import losses as rc_losses
-
-    fn = getattr(rc_losses, name, None)
-    if fn is None:
-        raise ValueError(f"loss.consistency must name a function of randconv_jax.losses, got {name!r}")
-    return fn
+    """The consistency loss ``name`` of :data:`train.losses.CONSISTENCY_LOSSES` (logits of the copies
+    ``(copies, N, *spatial, K)`` -> a scalar)."""
+    if name not in CONSISTENCY_LOSSES:
+        raise ValueError(f"loss.consistency must be one of {sorted(CONSISTENCY_LOSSES)}, got {name!r}")
+    return CONSISTENCY_LOSSES[name]
 
 
 def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, *,
                     augment: BatchAugment | None = None, intensity: bool = False, dice_weight: float = 1.0,
                     ce_weight: float = 1.0, consistency: str | None = None, consistency_weight: float = 0.0,
-                    num_copies: int = 1,
-                    axis_name: str | None = None, num_shards: int = 1) -> Callable[..., tuple[TrainState, Batch]]:
+                    num_copies: int = 1, axis_name: str | None = None) -> Callable[..., tuple[TrainState, Batch]]:
     """Builds ``train_step(state, batch, base_key) -> (state, metrics)`` (not yet jitted).
 
     Args:
@@ -68,18 +67,20 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, *,
         augment: random convolutions applied to ``batch["image"]`` (masked by
             ``batch["mask"]``), or None for no augmentation.
         intensity: apply nnU-Net's default intensity augmentations
-            (:func:`train.intensity.nnunet_intensity`) per sample before the random convolutions.
+            (:func:`train.augment.nnunet_intensity`) per sample before the random convolutions.
         dice_weight, ce_weight: weights of the soft Dice and cross-entropy terms.
-        consistency: a loss of ``randconv_jax.losses`` applied to the softmax outputs of
+        consistency: a name of :data:`train.losses.CONSISTENCY_LOSSES`, applied to the outputs of
             ``num_copies`` independently augmented copies (RandConv / GIN-IPA training);
             needs ``augment`` and ``num_copies >= 2``.
         consistency_weight: λ of the consistency term.
-        axis_name, num_shards: set when the step runs per device under ``pmap``: gradients
-            and metrics are averaged over ``axis_name`` and per-sample augmentation keys are
-            taken from the global batch (see :class:`~train.augment.BatchAugment`).
+        axis_name: set when the step runs per device under ``pmap``: gradients and metrics are
+            averaged over ``axis_name``.
 
     ``batch``: ``image`` ``(B, *spatial, C)`` float32, ``label`` ``(B, *spatial)`` int32,
-    ``mask`` ``(B, *spatial)`` bool. Metrics: loss, ce, dice, grad_norm (and consistency).
+    ``mask`` ``(B, *spatial)`` bool, ``index`` ``(B,)`` int32, each sample's index in the data
+    stream (its per-sample augmentation key; :class:`train.parallel.Runner` and the loaders add
+    it). Without ``index`` a single-device step takes the positions ``0..B-1``; under ``pmap``
+    ``index`` is required. Metrics: loss, ce, dice, grad_norm (and consistency).
     """
     if num_copies < 1:
         raise ValueError(f"num_copies must be >= 1, got {num_copies}")
@@ -91,13 +92,16 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, *,
     def train_step(state: TrainState, batch: Batch, base_key: jax.Array) -> tuple[TrainState, Batch]:
         key = jax.random.fold_in(base_key, state.step)
         images, labels, masks = batch["image"], batch["label"], batch.get("mask")
-        shard = lax.axis_index(axis_name) if axis_name is not None else None
+        index = batch.get("index")
+        if index is None:
+            if axis_name is not None:
+                raise ValueError("batch['index'] (each sample's index in the data stream) is required under pmap")
+            index = jnp.arange(images.shape[0], dtype=jnp.int32)
         if intensity:
-            images = intensity_batch(jax.random.fold_in(key, _INTENSITY_STREAM), images, masks, shard_index=shard,
-                                     num_shards=num_shards)
+            images = intensity_batch(jax.random.fold_in(key, Stream.INTENSITY), images, masks, index)
         if augment is not None:
-            copies = [augment(k, images, masks, shard_index=shard, num_shards=num_shards)
-                      for k in jax.random.split(key, num_copies)]
+            rc_key = jax.random.fold_in(key, Stream.AUGMENT)
+            copies = [augment(jax.random.fold_in(rc_key, c), images, masks, index) for c in range(num_copies)]
         else:
             copies = [images]
         inputs = jnp.concatenate(copies, axis=0)

@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import pytest
 
+from tests.train.conftest import optim_config
 from train.augment import make_augment
 from train.models import tiny_unet
 from train.optim import make_optimizer
@@ -22,7 +23,8 @@ def _batch(seed=0, n=8):
 def _train(strategy, preset, steps=2):
     # SGD: its update is linear in the gradient, so float-summation differences between device layouts stay
     # tiny (Adam divides by sqrt(v) and blows up the noise of near-zero gradients to ±lr).
-    tx, _ = make_optimizer({"name": "sgd", "learning_rate": 0.1, "momentum": 0.9, "schedule": "constant"}, steps)
+    tx, _ = make_optimizer(optim_config(name="sgd", learning_rate=0.1, momentum=0.9, schedule="constant",
+                                        warmup_steps=0, weight_decay=0.0), steps)
     graphdef, state = create_train_state(tiny_unet(), tx)
     runner = make_runner(strategy, functools.partial(make_train_step, graphdef, tx, augment=make_augment(preset)))
     state = runner.put_state(state)
@@ -45,7 +47,7 @@ def test_mesh_and_pmap_equal_one_device(preset):
 
 
 def test_batch_not_divisible_by_devices_is_an_error():
-    tx, _ = make_optimizer({}, 1)
+    tx, _ = make_optimizer(optim_config(warmup_steps=0), 1)
     graphdef, state = create_train_state(tiny_unet(), tx)
     runner = make_runner("mesh", functools.partial(make_train_step, graphdef, tx))
     with pytest.raises(ValueError, match="divisible by the number of devices 8"):

@@ -1,7 +1,12 @@
 """Default config: a 2D U-Net on phantom slices from the source scanner, RandConv augmentation.
 
-Every other config imports this one and changes what it needs. Keys of ``randconv.overrides``
-go to the ``randconv_jax.presets`` factory named by ``randconv.preset``.
+Config files are Python: ``--config FILE`` imports ``FILE`` and calls its ``get_config()``, so a
+config file runs as code; use files you trust. Every other config imports this one and changes
+values; this file holds every key there is (a config cannot add keys, and ``--config.<key>=<value>``
+overrides only existing keys), and the defaults live here only. ``None`` means "not set"
+(``config_dict.placeholder``); a key is checked when the config is read
+(:func:`train.config.check_config`), before anything is written. Keys of ``randconv.overrides``
+go to the factory named by ``randconv.preset`` (:data:`train.augment.PRESETS`).
 """
 
 import ml_collections
@@ -10,56 +15,58 @@ from ml_collections import config_dict
 
 def get_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
-    c.seed = 0
+    c.seed = 0  # every random stream of the run derives from it (train/rng.py)
     c.num_steps = 2000
-    c.log_every = 50
-    c.ckpt_every = 500
+    c.log_every = 50  # steps between rows of metrics.jsonl
+    c.ckpt_every = 500  # steps between checkpoints (and one at the last step)
     c.keep_checkpoints = 2
     c.parallel = "mesh"  # "mesh" (jit over a jax.sharding.Mesh), "pmap", or "single"
-    c.variants = ()  # e.g. ("none", "randconv"): train each preset and compare them
-    c.intensity_augment = False  # nnU-Net's default intensity augmentations (train/intensity.py)
+    c.variants = ()  # e.g. ("none", "randconv"): train each preset in workdir/<preset> and compare them
+    c.intensity_augment = False  # nnU-Net's default intensity augmentations (train/augment/intensity.py)
 
     c.data = ml_collections.ConfigDict()
     c.data.source = "site_a_1.5t"  # a phantom scanner name or an nnU-Net raw data set folder
     c.data.eval_domains = ("all",)  # phantom scanners / folders; "all" = every phantom scanner
     c.data.n_train = 64  # phantom subjects for training
     c.data.n_eval = 8  # evaluation subjects (phantom) / held-out last cases (folder)
-    c.data.dims = 2  # phantom: 2D slices or 3D volumes
-    c.data.shape = (128, 128)  # phantom spatial shape (180 mm field of view)
-    c.data.channels = ("FLAIR", "T1w")
-    c.data.spatial_dims = 2  # model rank: 2 (slices/images) or 3 (patches)
-    c.data.patch_size = (128, 128)
+    c.data.spatial_dims = 2  # the one spatial rank: model, patches, phantom cases; 3D folders in 2D are sliced
+    c.data.shape = (128, 128)  # phantom spatial shape, rank spatial_dims (180 mm field of view)
+    c.data.channels = ("FLAIR", "T1w")  # phantom sequences (a folder's channels come from its dataset.json)
+    c.data.patch_size = (128, 128)  # rank spatial_dims, divisible by 2 ** (len(model.features) - 1)
     c.data.batch_size = 8
     c.data.oversample_foreground = 0.33  # nnU-Net
-    c.data.num_workers = 0
-    c.data.target_spacing = config_dict.placeholder(tuple)  # resample folders to this spacing (mm)
-    c.data.cache_dir = ""  # preprocessing cache for folders ("" = next to the data)
+    c.data.num_workers = 0  # loader worker processes (0: in the training process)
+    c.data.target_spacing = config_dict.placeholder(tuple)  # resample folders to this spacing (mm); None: keep
+    c.data.cache_dir = config_dict.placeholder(str)  # preprocessing cache for folders; None: next to the data
 
     c.model = ml_collections.ConfigDict()
     c.model.features = (16, 32, 64, 128)
     c.model.norm = "instance"
+    c.model.conv_impl = "auto"  # "auto": fast XLA:CPU forms on CPU, lax.conv (cuDNN) on GPU/TPU; or "lax" / "cpu"
     c.model.num_classes = 2
 
     c.optim = ml_collections.ConfigDict()
-    c.optim.name = "adamw"
+    c.optim.name = "adamw"  # "adamw" or "sgd" (nnU-Net's: Nesterov momentum)
     c.optim.learning_rate = 2e-3
-    c.optim.schedule = "cosine"
-    c.optim.warmup_steps = 50
+    c.optim.schedule = "cosine"  # "constant", "cosine" (to 0) or "poly" (nnU-Net)
+    c.optim.warmup_steps = 50  # linear warm-up from 0
     c.optim.weight_decay = 1e-4
-    c.optim.grad_clip_norm = 12.0  # nnU-Net
+    c.optim.momentum = 0.99  # sgd only (nnU-Net)
+    c.optim.poly_exponent = 0.9  # "poly" only: lr * (1 - t / T) ** 0.9 (nnU-Net)
+    c.optim.grad_clip_norm = config_dict.FieldReference(12.0, field_type=float)  # nnU-Net; None: no clipping
 
     c.randconv = ml_collections.ConfigDict()
-    c.randconv.preset = "randconv"  # "none" or a name of randconv_jax.presets.BATCH_MODE
-    c.randconv.batch_mode = ""  # "" = the preset paper's sharing, or "per_sample" / "per_batch"
-    c.randconv.chunk_size = 0  # 0 = vmap the whole batch
-    c.randconv.overrides = ml_collections.ConfigDict()
+    c.randconv.preset = "randconv"  # "none" or a name of train.augment.PRESETS
+    c.randconv.batch_mode = config_dict.placeholder(str)  # "per_sample" / "per_batch"; None: the paper's
+    c.randconv.chunk_size = config_dict.placeholder(int)  # images per vmap chunk; None: the whole batch
+    c.randconv.overrides = ml_collections.ConfigDict()  # keyword arguments of the preset's factory
 
     c.loss = ml_collections.ConfigDict()
     c.loss.dice_weight = 1.0
     c.loss.ce_weight = 1.0
-    c.loss.consistency = ""  # a randconv_jax.losses function, with num_copies >= 2
-    c.loss.consistency_weight = 0.0
-    c.loss.num_copies = 1
+    c.loss.consistency = config_dict.placeholder(str)  # a name of train.losses.CONSISTENCY_LOSSES; None: off
+    c.loss.consistency_weight = 0.0  # > 0 exactly when consistency is set
+    c.loss.num_copies = 1  # augmented copies per image (>= 2 with a consistency loss)
 
     c.eval = ml_collections.ConfigDict()
     c.eval.overlap = 0.5  # nnU-Net

@@ -12,7 +12,6 @@ def get_config():
     c.num_steps = 20000
     c.log_every = 100
     c.ckpt_every = 1000
-    c.data.dims = 3
     c.data.shape = (128, 128, 128)
     c.data.n_train = 200
     c.data.n_eval = 20

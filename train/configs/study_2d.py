@@ -48,7 +48,7 @@ def get_config(size: str = "full") -> ml_collections.ConfigDict:
     c.study.sweep_seeds = (0,)
     c.study.diagnostic_images = 8
     c.study.diagnostic_draws = 8
-    c.study.report = "docs/results.md"  # "" writes results.md into the work dir
+    c.study.report = "docs/results.md"  # None writes results.md into the work dir
 
     if size == "smoke":
         tiny = smoke.get_config()  # the smoke config's data, model, optimizer and evaluation
@@ -67,5 +67,5 @@ def get_config(size: str = "full") -> ml_collections.ConfigDict:
         c.study.sweep_kernel_sizes = (1, 3)
         c.study.diagnostic_images = 1
         c.study.diagnostic_draws = 2
-        c.study.report = ""
+        c.study.report = None
     return c

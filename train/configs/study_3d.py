@@ -12,7 +12,6 @@ from train.configs import study_2d
 
 def get_config(size: str = "full"):
     c = study_2d.get_config(size)
-    c.data.dims = 3
     c.data.spatial_dims = 3
     if size == "full":
         c.num_steps = 2000

@@ -59,6 +59,8 @@ class Case:
             raise ValueError(f"Case {self.name!r}: mask shape {self.mask.shape} != image spatial shape {spatial}")
         if len(self.spacing) != len(spatial):
             raise ValueError(f"Case {self.name!r}: spacing {self.spacing} does not match spatial rank {len(spatial)}")
+        if not all(np.isfinite(s) and s > 0 for s in self.spacing):
+            raise ValueError(f"Case {self.name!r}: spacing {self.spacing} mm must be finite and positive")
         if np.shape(self.affine) != (4, 4):
             raise ValueError(f"Case {self.name!r}: affine must be (4, 4), got {np.shape(self.affine)}")
 

@@ -23,6 +23,10 @@ Patch sampling (as nnU-Net's data loader):
 
 from __future__ import annotations
 
+import functools
+import os
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -30,7 +34,31 @@ import numpy as np
 
 from train.data.cases import Case
 
-__all__ = ["PatchSampler", "make_train_iterator"]
+__all__ = ["PatchSampler", "die_with_parent", "make_train_iterator"]
+
+
+PARENT_POLL_S = 0.5
+"""How often a loader worker checks that the training process that started it is alive."""
+
+
+def _exit_with_parent(parent: int, poll_s: float) -> None:
+    while os.getppid() == parent:
+        time.sleep(poll_s)
+    os._exit(0)  # the parent died (even by SIGKILL): its orphaned worker stops, it does not keep running
+
+
+def die_with_parent(worker_index: int, worker_count: int, *, parent: int) -> None:
+    """grain ``worker_init_fn`` (bound with ``parent=os.getpid()`` in the training process): ends the
+    worker process when that parent is gone.
+
+    A worker whose parent was killed is re-parented (to init or a subreaper); a daemon thread sees
+    ``os.getppid()`` differ from ``parent`` within :data:`PARENT_POLL_S` seconds and exits the
+    process (at once if the parent died while the worker was still starting). Without it, a
+    training killed with SIGKILL or by the out-of-memory killer left its loader workers running.
+    """
+    del worker_index, worker_count
+    threading.Thread(target=_exit_with_parent, args=(parent, PARENT_POLL_S), daemon=True,
+                     name="die-with-parent").start()
 
 
 def _mark_absl_flags_parsed() -> None:
@@ -107,6 +135,7 @@ class PatchSampler:
             "image": _extract(img, starts, self.patch_size, 0.0).astype(np.float32, copy=False),
             "label": _extract(lab, starts, self.patch_size, 0).astype(np.int32, copy=False),
             "mask": _extract(msk, starts, self.patch_size, False).astype(bool, copy=False),
+            "index": np.int32(index),
         }
 
 
@@ -190,11 +219,13 @@ def make_train_iterator(
         oversample_foreground: fraction of each batch (the last ``round(B * f)`` samples) forced
             to contain foreground (nnU-Net's 0.33).
         num_workers: 0 = in-process; N > 0 = N worker processes (``mp_prefetch``); same batches.
+            Workers end when the process that started them does (:func:`die_with_parent`).
 
     Returns:
         A grain ``DatasetIterator`` yielding dicts ``image`` ``(B, *patch, C)`` float32, ``label``
-        ``(B, *patch)`` int32, ``mask`` ``(B, *patch)`` bool (NumPy), with ``get_state()`` /
-        ``set_state(state)`` for checkpoints.
+        ``(B, *patch)`` int32, ``mask`` ``(B, *patch)`` bool and ``index`` ``(B,)`` int32 (each
+        sample's position in the stream: its augmentation key in the train step, see
+        :mod:`train.rng`) (NumPy), with ``get_state()`` / ``set_state(state)`` for checkpoints.
 
     Raises:
         ValueError: bad arguments, naming them.
@@ -215,5 +246,6 @@ def make_train_iterator(
     it_ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=2 * int(batch_size)))
     if num_workers > 0:
         _mark_absl_flags_parsed()
-        it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=int(num_workers)))
+        it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=int(num_workers)),
+                                  worker_init_fn=functools.partial(die_with_parent, parent=os.getpid()))
     return iter(it_ds)

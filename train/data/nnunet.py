@@ -15,7 +15,9 @@ The reader validates everything and raises ``ValueError`` (``FileNotFoundError``
 files) naming the offending file: missing channel files, images without labels and labels without
 images, unexpected file names, shape or affine mismatches between the channels and the label,
 non-integer or unknown label values, NaN / Inf voxels, unreadable or truncated files, and a
-malformed ``dataset.json`` (including the nnU-Net v1 label direction ``{"0": "background"}``).
+malformed ``dataset.json`` (including the nnU-Net v1 label direction ``{"0": "background"}``),
+and NaN, zero or negative voxel sizes in a header (which would otherwise resample an image to a
+few voxels).
 Nothing is skipped silently; only hidden files (names starting with ".") are ignored.
 """
 
@@ -25,17 +27,27 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import nibabel as nib
 import numpy as np
+from nibabel.openers import ImageOpener
 
+from train._io import atomic_save, write_json
 from train.data.cases import Case, foreground_mask
 
-__all__ = ["DEFAULT_LABELS", "image_path", "read_dataset", "read_dataset_json", "read_images", "write_dataset"]
+__all__ = [
+    "DEFAULT_LABELS",
+    "image_path",
+    "read_case",
+    "read_dataset",
+    "read_dataset_json",
+    "read_images",
+    "scan_images",
+    "write_dataset",
+]
 
 DEFAULT_LABELS: dict[str, int] = {"background": 0, "lesion": 1}
 _ENDINGS = (".nii.gz", ".nii")
@@ -133,7 +145,19 @@ def _load_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
         raise ValueError(f"{path}: expected a 2D (H, W[, 1]) or 3D (D, H, W) image, got shape {data.shape}")
     if not np.issubdtype(data.dtype, np.number) or np.iscomplexobj(data):
         raise ValueError(f"{path}: expected real numeric voxels, got dtype {data.dtype}")
+    voxel = _stored_voxel_size(path, type(img.header))[: data.ndim]
+    if len(voxel) < data.ndim or not all(np.isfinite(z) and z > 0 for z in voxel):
+        raise ValueError(f"{path}: voxel size {voxel} mm (header pixdim) must be finite and positive on every "
+                         f"spatial axis; fix the header (e.g. nibabel's header.set_zooms)")
     return data, affine, zooms
+
+
+def _stored_voxel_size(path: Path, header_class: type) -> tuple[float, ...]:
+    """The header's pixdim as stored: nibabel replaces a zero voxel size by 1 (with a log message) when
+    it loads a header, which would hide a broken header; read it unchecked."""
+    with ImageOpener(str(path)) as f:
+        header = header_class.from_fileobj(f, check=False)
+    return tuple(float(z) for z in header["pixdim"][1:4])
 
 
 def _list_dir(folder: Path) -> list[Path]:
@@ -154,25 +178,67 @@ def _strip_ending(path: Path, ending: str) -> str:
     return path.name[: -len(ending)]
 
 
-def _scan_images(folder: Path, ending: str, n_channels: int) -> dict[str, dict[int, Path]]:
-    """Map case name -> channel id -> file for an images folder; checks names and completeness."""
+def scan_images(folder: str | os.PathLike, *, file_ending: str,
+                n_channels: int) -> tuple[dict[str, dict[int, Path]], list[Exception]]:
+    """The cases of an images folder without reading them: ``(cases, problems)``.
+
+    ``cases`` maps each complete case's name to ``{channel id: file}``; ``problems`` holds one
+    error (naming the file) per entry that is not part of a complete case: a file name that is not
+    ``<case>_<XXXX><file_ending>``, a channel id beyond ``n_channels``, a case missing a channel
+    file, a sub-folder. A reader that must fail on the first problem raises ``problems[0]``; a
+    predictor skips those entries and reports them.
+    """
+    folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: folder not found")
     cases: dict[str, dict[int, Path]] = {}
-    for p in _list_dir(folder):
-        m = _CHANNEL_FILE.match(_strip_ending(p, ending))
+    problems: list[Exception] = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith("."):
+            continue
+        if not p.is_file():
+            problems.append(ValueError(f"{p}: unexpected entry (not a file) in {folder.name}/"))
+            continue
+        if not p.name.endswith(file_ending):
+            problems.append(ValueError(f"{p}: file name does not end with the data set's file_ending "
+                                       f"{file_ending!r}"))
+            continue
+        m = _CHANNEL_FILE.match(p.name[: -len(file_ending)])
         if m is None:
-            raise ValueError(f"{p}: image file name must be <case>_<XXXX>{ending} with a 4-digit channel id")
+            problems.append(ValueError(f"{p}: image file name must be <case>_<XXXX>{file_ending} with a 4-digit "
+                                       "channel id"))
+            continue
         channel = int(m["channel"])
         if channel >= n_channels:
-            raise ValueError(f"{p}: channel id {channel:04d} is not in dataset.json channel_names (0-{n_channels - 1})")
+            problems.append(ValueError(f"{p}: channel id {channel:04d} is not in dataset.json channel_names "
+                                       f"(0-{n_channels - 1})"))
+            continue
         cases.setdefault(m["case"], {})[channel] = p
-    for case, files in cases.items():
-        for c in range(n_channels):
-            if c not in files:
-                missing = folder / f"{case}_{c:04d}{ending}"
-                raise FileNotFoundError(f"{missing}: missing channel file {c:04d} of case {case!r}")
+    for case in sorted(cases):
+        missing = [c for c in range(n_channels) if c not in cases[case]]
+        if missing:
+            path = folder / f"{case}_{missing[0]:04d}{file_ending}"
+            problems.append(FileNotFoundError(f"{path}: missing channel file {missing[0]:04d} of case {case!r}"))
+            del cases[case]
+    return cases, problems
+
+
+def _scan_images(folder: Path, ending: str, n_channels: int) -> dict[str, dict[int, Path]]:
+    """:func:`scan_images` for readers that stop at the first problem."""
+    cases, problems = scan_images(folder, file_ending=ending, n_channels=n_channels)
+    if problems:
+        raise problems[0]
     return cases
+
+
+def read_case(name: str, files: Mapping[int, Path], *, channel_names: Sequence[str],
+              domain: str) -> Case:
+    """One unlabeled raw case from its channel files (``{channel id: file}``, see :func:`scan_images`).
+
+    Raises ``ValueError`` naming the file for everything :func:`read_dataset` checks.
+    """
+    meta = {"channel_names": {str(i): str(n) for i, n in enumerate(channel_names)}, "labels": {"background": 0}}
+    return _read_case(name, dict(files), None, meta, domain)
 
 
 def _read_case(
@@ -306,17 +372,6 @@ def image_path(folder: str | os.PathLike, case: str, channel: int = 0, file_endi
 # ----------------------------------------------------------------------------- writing
 
 
-def _atomic_save_nifti(img: nib.Nifti1Image, path: Path, ending: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp_", suffix=ending)
-    os.close(fd)
-    try:
-        nib.save(img, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _to_nifti(arr: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
     if arr.ndim == 2:
         arr = arr[..., None]  # 2D -> (H, W, 1)
@@ -401,16 +456,14 @@ def write_dataset(
         img_dir.mkdir(parents=True, exist_ok=True)
         for i in range(len(channel_names)):
             arr = np.asarray(c.image[..., i], np.float32)
-            _atomic_save_nifti(_to_nifti(arr, c.affine), img_dir / f"{c.name}_{i:04d}{file_ending}", file_ending)
+            img = _to_nifti(arr, c.affine)
+            atomic_save(img_dir / f"{c.name}_{i:04d}{file_ending}", lambda tmp, img=img: nib.save(img, tmp))
         if c.label is not None:
             (root / "labelsTr").mkdir(parents=True, exist_ok=True)
             lab = _to_nifti(c.label.astype(ldtype), c.affine)
-            _atomic_save_nifti(lab, root / "labelsTr" / f"{c.name}{file_ending}", file_ending)
+            atomic_save(root / "labelsTr" / f"{c.name}{file_ending}", lambda tmp, lab=lab: nib.save(lab, tmp))
     if meta["numTraining"] > 0:
         (root / "labelsTr").mkdir(parents=True, exist_ok=True)
         (root / "imagesTr").mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".tmp_", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(meta, f, indent=2)
-    os.replace(tmp, root / "dataset.json")
+    write_json(root / "dataset.json", meta)
     return root

@@ -16,8 +16,8 @@ For each case (all steps as nnU-Net's defaults for MRI):
 
 :func:`load_dataset` reads an nnU-Net raw data set and preprocesses it once: results are cached
 as one ``.npz`` per case under a key made of the source files' names, sizes and modification
-times and the preprocessing settings; every cache file is written to a temporary file and moved
-into place with ``os.replace``, and the manifest is written last.
+times and the preprocessing settings; every cache file is written atomically
+(:mod:`train._io`), and the manifest is written last.
 """
 
 from __future__ import annotations
@@ -25,18 +25,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
-import tempfile
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
+from train._io import atomic_write, write_json
 from train.data.cases import Case
 from train.data.nnunet import read_dataset
 
 __all__ = ["PREPROCESS_VERSION", "load_dataset", "preprocess_case", "uncrop"]
+
+log = logging.getLogger(__name__)
 
 PREPROCESS_VERSION = 1  # bump when the preprocessing output changes, to invalidate caches
 _EPS = 1e-8
@@ -182,17 +186,6 @@ def _cache_key(root: Path, split: str, target_spacing: tuple[float, ...] | None)
     return h.hexdigest()[:20]
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp_")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _save_case(path: Path, case: Case) -> None:
     arrays = {
         "image": case.image,
@@ -204,7 +197,7 @@ def _save_case(path: Path, case: Case) -> None:
     }
     if case.label is not None:
         arrays["label"] = case.label
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def _load_case(path: Path, name: str, domain: str, channel_names: tuple[str, ...]) -> Case:
@@ -237,7 +230,10 @@ def load_dataset(
         target_spacing: mm per spatial axis, or None (no resampling).
         cache_dir: cache folder; default ``<root>/.preprocessed`` (ignored by the reader). The
             entry ``<cache_dir>/<key>/`` is keyed on the source files (name, size, mtime), the
-            split, the settings and :data:`PREPROCESS_VERSION`; a hit reads no NIfTI file.
+            split, the settings and :data:`PREPROCESS_VERSION`; a hit reads no NIfTI file. A
+            damaged cache file is named in a warning and its entry rebuilt; a cache that cannot be
+            written (a read-only data folder) is skipped with a warning that says to set
+            ``data.cache_dir``.
         split: "Tr" or "Ts" (as :func:`~train.data.nnunet.read_dataset`).
 
     Returns:
@@ -252,13 +248,10 @@ def load_dataset(
     entry = entry / f"{split}_{key}"
     manifest = entry / "manifest.json"
     if manifest.is_file():
-        info = json.loads(manifest.read_text())
-        ch = tuple(info["channel_names"])
-        return [_load_case(entry / f"{i:05d}.npz", name, info["domain"], ch) for i, name in enumerate(info["cases"])]
+        cached = _load_entry(entry)
+        if cached is not None:
+            return cached
     cases = [preprocess_case(c, target_spacing=target) for c in read_dataset(root, split=split)]
-    entry.mkdir(parents=True, exist_ok=True)
-    for i, c in enumerate(cases):
-        _save_case(entry / f"{i:05d}.npz", c)
     info = {
         "cases": [c.name for c in cases],
         "domain": cases[0].domain if cases else root.name,
@@ -266,5 +259,31 @@ def load_dataset(
         "target_spacing": target,
         "version": PREPROCESS_VERSION,
     }
-    _atomic_write(manifest, lambda f: f.write(json.dumps(info, indent=2).encode()))
+    try:
+        entry.mkdir(parents=True, exist_ok=True)
+        for i, c in enumerate(cases):
+            _save_case(entry / f"{i:05d}.npz", c)
+        write_json(manifest, info)
+    except OSError as err:  # a read-only data folder (or a full disk): train anyway, uncached
+        where = "data.cache_dir" if cache_dir is not None else "the data folder"
+        log.warning("cannot write the preprocessing cache in %s (%s: %s); the data set is preprocessed in memory, "
+                    "again on every run. Set data.cache_dir (--config.data.cache_dir=DIR) to a writable folder to "
+                    "cache it.", entry, where, err)
     return cases
+
+
+def _load_entry(entry: Path) -> list[Case] | None:
+    """The cached cases of ``entry``, or None (with a warning naming the file) if a file is damaged."""
+    path = entry / "manifest.json"
+    try:
+        info = json.loads(path.read_text())
+        ch = tuple(info["channel_names"])
+        out = []
+        for i, name in enumerate(info["cases"]):
+            path = entry / f"{i:05d}.npz"
+            out.append(_load_case(path, name, info["domain"], ch))
+        return out
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
+        log.warning("preprocessing cache file %s is unreadable (%s: %s); rebuilding the cache entry %s", path,
+                    type(err).__name__, err, entry)
+        return None

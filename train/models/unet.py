@@ -20,6 +20,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from train.models.conv import CONV_IMPLS
+from train.models.layers import Conv, ConvTranspose
+
 NORMS = ("instance", "group", "none")
 """Normalization layers :class:`UNet` accepts."""
 
@@ -43,9 +46,9 @@ class ConvNormAct(nnx.Module):
     """``conv k^d (stride s) -> norm -> LeakyReLU(0.01)``."""
 
     def __init__(self, in_features: int, out_features: int, *, spatial_dims: int, norm: str, stride: int = 1,
-                 rngs: nnx.Rngs):
-        self.conv = nnx.Conv(in_features, out_features, (3,) * spatial_dims, strides=(stride,) * spatial_dims,
-                             padding="SAME", use_bias=norm == "none", rngs=rngs)
+                 conv_impl: str = "auto", rngs: nnx.Rngs):
+        self.conv = Conv(in_features, out_features, (3,) * spatial_dims, stride=stride, use_bias=norm == "none",
+                         impl=conv_impl, rngs=rngs)
         self.norm = _norm(norm, out_features, rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -56,10 +59,11 @@ class Stage(nnx.Module):
     """Two :class:`ConvNormAct` blocks; the first may downsample with stride 2."""
 
     def __init__(self, in_features: int, out_features: int, *, spatial_dims: int, norm: str, downsample: bool,
-                 rngs: nnx.Rngs):
+                 conv_impl: str = "auto", rngs: nnx.Rngs):
         self.first = ConvNormAct(in_features, out_features, spatial_dims=spatial_dims, norm=norm,
-                                 stride=2 if downsample else 1, rngs=rngs)
-        self.second = ConvNormAct(out_features, out_features, spatial_dims=spatial_dims, norm=norm, rngs=rngs)
+                                 stride=2 if downsample else 1, conv_impl=conv_impl, rngs=rngs)
+        self.second = ConvNormAct(out_features, out_features, spatial_dims=spatial_dims, norm=norm,
+                                  conv_impl=conv_impl, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.second(self.first(x))
@@ -75,18 +79,24 @@ class UNet(nnx.Module):
             downsamplings. nnU-Net starts at 32 and doubles (capped at 320 in 3D).
         spatial_dims: 2 or 3.
         norm: one of :data:`NORMS` (default ``"instance"``, as nnU-Net).
+        conv_impl: how the convolutions are computed, one of
+            :data:`~train.models.conv.CONV_IMPLS`: ``"auto"`` (default) takes the forms XLA:CPU
+            differentiates fast on the CPU and ``lax`` convolutions (cuDNN) on GPU/TPU; the
+            parameters are the same under every choice (:mod:`train.models.conv`).
         rngs: ``nnx.Rngs`` for the initial weights.
 
     Call: ``(N, *spatial, C)`` float -> ``(N, *spatial, K)`` float32 logits.
     """
 
     def __init__(self, *, in_channels: int, num_classes: int, features: Sequence[int] = (32, 64, 128, 256),
-                 spatial_dims: int = 3, norm: str = "instance", rngs: nnx.Rngs):
+                 spatial_dims: int = 3, norm: str = "instance", conv_impl: str = "auto", rngs: nnx.Rngs):
         features = tuple(int(f) for f in features)
         if spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}")
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        if conv_impl not in CONV_IMPLS:
+            raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {conv_impl!r}")
         if len(features) < 1 or any(f < 1 for f in features):
             raise ValueError(f"features must be a non-empty sequence of positive ints, got {features!r}")
         if in_channels < 1 or num_classes < 1:
@@ -98,18 +108,19 @@ class UNet(nnx.Module):
         encoder = []
         previous = in_channels
         for i, f in enumerate(features):
-            encoder.append(Stage(previous, f, spatial_dims=spatial_dims, norm=norm, downsample=i > 0, rngs=rngs))
+            encoder.append(Stage(previous, f, spatial_dims=spatial_dims, norm=norm, downsample=i > 0,
+                                 conv_impl=conv_impl, rngs=rngs))
             previous = f
         self.encoder = nnx.List(encoder)
         ups, decoder = [], []
         for f in reversed(features[:-1]):
-            ups.append(nnx.ConvTranspose(previous, f, (2,) * spatial_dims, strides=(2,) * spatial_dims,
-                                         padding="VALID", rngs=rngs))
-            decoder.append(Stage(2 * f, f, spatial_dims=spatial_dims, norm=norm, downsample=False, rngs=rngs))
+            ups.append(ConvTranspose(previous, f, (2,) * spatial_dims, impl=conv_impl, rngs=rngs))
+            decoder.append(Stage(2 * f, f, spatial_dims=spatial_dims, norm=norm, downsample=False,
+                                 conv_impl=conv_impl, rngs=rngs))
             previous = f
         self.ups = nnx.List(ups)
         self.decoder = nnx.List(decoder)
-        self.head = nnx.Conv(previous, num_classes, (1,) * spatial_dims, rngs=rngs)
+        self.head = Conv(previous, num_classes, (1,) * spatial_dims, impl=conv_impl, rngs=rngs)
 
     @property
     def divisor(self) -> int:

@@ -1,0 +1,1 @@
+"""What a run reports: lesion metrics, summaries and tables, metric writers, figures."""
