@@ -11,7 +11,7 @@ graph is built (with or without it the forward pass takes the same time).
   the ``"img"`` variant returns the input unchanged with probability 0.5, the ``"mix"``
   variant returns ``alpha * out + (1 - alpha) * x`` with ``alpha ~ U(0, 1)``.
 * :class:`StackedConv3d`: ``layers`` linear 3^3 convolutions ``C -> C``, one weight per batch.
-* :class:`NnUNetRC`: the MS group's nnU-Net ``RandomConvolutionTransform``, per sample.
+* :class:`NnUNetRC`: the MS group's nnU-Net ``RandomConvolutionTransform`` (master), per sample.
 * :class:`GIN`: the official GIN-IPA ``GINGroupConv`` operation (grouped conv per sample).
 * :class:`ProRandConv`: a Pro-RandConv block with ``grid_sample`` deformable sampling.
 """
@@ -85,29 +85,41 @@ class StackedConv3d:
 
 
 class NnUNetRC:
-    """Per sample: grouped 3^3 conv ``C -> hidden*C``, grouped 1^3 conv back, z-score, restore mean and std.
+    """The fork's transform (master ``77dedc7``), per sample: grouped 3^3 conv ``C -> 4``, grouped 1^3 back.
 
-    Samples are transformed one by one, as a data loader does; the outputs come back
-    as a list (no stacking copy).
+    As ``RandomConvolutionTransform``: the conv layers (with PyTorch's default biases, made once
+    and never re-drawn) are built on the first call, weights are re-drawn with
+    ``kaiming_normal_`` on every call, and one mean and one (Bessel) std over all modalities
+    are stored before and restored after a joint z-score. Samples are transformed one by one,
+    as a data loader does; the outputs come back as a list (no stacking copy).
     """
 
-    def __init__(self, *, hidden_per_channel: int = 2, kernel_size: int = 3, eps: float = 1e-8):
-        self.hidden = hidden_per_channel
+    def __init__(self, *, hidden_channels: int = 4, kernel_size: int = 3):
+        self.hidden = hidden_channels
         self.kernel_size = kernel_size
-        self.eps = eps
+        self.layers = None
+
+    def _build(self, c: int) -> None:
+        k = self.kernel_size
+        self.layers = (
+            nn.Conv3d(c, self.hidden, k, padding="same", groups=c).requires_grad_(False),
+            nn.Conv3d(self.hidden, c, 1, groups=c).requires_grad_(False),
+        )
 
     def transform(self, sample: torch.Tensor) -> torch.Tensor:
         """``sample (C, D, H, W)`` -> same shape."""
-        c, k = sample.shape[0], self.kernel_size
-        dims = tuple(range(1, sample.ndim))
-        mean = sample.mean(dim=dims, keepdim=True)
-        std = sample.std(dim=dims, keepdim=True)
-        w1 = _kaiming((self.hidden * c, 1, k, k, k))  # defaults: leaky_relu, a=0 -> gain sqrt(2)
-        w2 = _kaiming((c, self.hidden, 1, 1, 1))
-        h = F.conv3d(sample[None], w1, padding=k // 2, groups=c)
-        h = F.conv3d(h, w2, groups=c)[0]
-        h = (h - h.mean(dim=dims, keepdim=True)) / (h.std(dim=dims, keepdim=True) + self.eps)
-        return h * std + mean
+        if self.layers is None:
+            self._build(sample.shape[0])
+        for layer in self.layers:
+            nn.init.kaiming_normal_(layer.weight)  # defaults: leaky_relu, a=0 -> gain sqrt(2)
+        x = sample[None]
+        dims = tuple(range(1, x.ndim))
+        mean = x.mean(dim=dims, keepdim=True)
+        std = x.std(dim=dims, keepdim=True) + 1e-5
+        for layer in self.layers:
+            x = layer(x)
+        x = (x - x.mean(dim=dims, keepdim=True)) / (x.std(dim=dims, keepdim=True) + 1e-5)
+        return (x * std + mean)[0]
 
     def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
         return [self.transform(sample) for sample in x]
@@ -150,10 +162,10 @@ class GIN:
 class ProRandConv:
     """A PyTorch Pro-RandConv block (Choi et al., CVPR 2023; no official code), 2D or 3D, per batch.
 
-    Same operation as ``randconv_jax.pro_randconv``: 3^d kernel ~ N(0, 1/(C 3^d)) times a Gaussian
-    window, offsets ~ N(0, sigma_delta^2) per sample, position and tap, deformable conv by
-    bilinear / trilinear ``grid_sample`` (zero padding) tap by tap, standardize, affine, tanh,
-    repeated L ~ U{1..10} times. ``repeats`` fixes L (for timing a known depth).
+    Same operation as ``randconv_jax.presets.for_batches("pro_randconv")``: 3^d kernel
+    ~ N(0, 1/(C 3^d)) times a Gaussian window, offsets ~ N(0, sigma_delta^2) per sample, position
+    and tap, deformable conv by bilinear / trilinear ``grid_sample`` (zero padding) tap by tap,
+    standardize, affine, tanh, repeated L ~ U{1..10} times. ``repeats`` fixes L (for timing a known depth).
     """
 
     def __init__(self, *, channels: int, max_repeats: int = 10, offset_bound: float = 0.5, repeats=None, seed=0):

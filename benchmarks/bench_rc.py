@@ -24,7 +24,8 @@ Cases (full sizes; JAX takes channels-last input, PyTorch channels-first):
 3. A 3D patch 2x128^3x2 and a brain 1x160x192x160x2: one linear 3^3 layer 2->2 (per batch and per
    sample, with and without buffer donation; achieved GFLOP/s and the multiple of the compute bound
    at the measured XLA matmul rate), 3 stacked layers and the ``ms_rc_3d`` preset, and the
-   ``nnunet_rc`` preset against a PyTorch re-implementation of the nnU-Net transform.
+   ``nnunet_rc`` preset against a PyTorch re-implementation of the nnU-Net transform (the fork's
+   master: joint statistics, construction-time biases).
 4. Depth scaling on the patch: L = 1, 2, 3, 5 layers per sample, and t(L) / (L * t(1)).
 5. GIN on a patch 2x128^3x1, the brain 1x160x192x160x2 and 2D slices 20x192x192x3 (the official
    GIN op, rewritten in PyTorch, against the ``gin`` and ``gin_ipa`` presets), and Pro-RandConv at a
@@ -273,6 +274,27 @@ def _rc(kernel_size, mode: str, depth: int = 1, chunk_size: int | None = None, m
     return randconv_jax.batched(aug, mode=mode, chunk_size=chunk_size)
 
 
+def _rc_every_size(kernel_size, chunk_size: int | None = None):
+    """Per-sample multi-scale without the batching rule: ``vmap`` turns the switch into a select
+    that runs every size (what ``multiscale="switch"`` did before the rule; same outputs)."""
+    import jax.numpy as jnp
+
+    import randconv_jax
+    from randconv_jax import _conv
+
+    aug = randconv_jax.make_random_conv(kernel_size=kernel_size)
+
+    def apply(image, params, *, mask=None):
+        (stack,) = params.stacks
+        x = jnp.moveaxis(image, -1, 0)
+        y = _conv._multiscale_switch(
+            x, stack.kernels[0], None, stack.size_index[0], groups=1, kernel_sizes=tuple(kernel_size), impl="taps"
+        )
+        return jnp.moveaxis(y, 0, -1)
+
+    return randconv_jax.batched(randconv_jax.Augmentation(aug.sample, apply), mode="per_sample", chunk_size=chunk_size)
+
+
 def _preset(name: str, chunk_size: int | None = None, **overrides):
     import randconv_jax
 
@@ -328,6 +350,15 @@ def _randconv_case(
                     full_only=per_sample_full_only,
                 )
             )
+            rows.append(
+                jax_row(
+                    "JAX per sample, every size (vmapped switch, no batching rule)",
+                    lambda: _rc_every_size(ks),
+                    random_draw=random_draw,
+                    pair="JAX per batch",
+                    full_only=True,
+                )
+            )
     if chunked:
         rows.append(
             jax_row(
@@ -337,11 +368,10 @@ def _randconv_case(
             )
         )
         if per_sample:
-            multiscale = "full" if random_draw else "switch"
             rows.append(
                 jax_row(
-                    f"JAX per sample, chunk_size={CHUNK}" + (", multiscale='full'" if random_draw else ""),
-                    lambda: _rc(ks, "per_sample", chunk_size=CHUNK, multiscale=multiscale),
+                    f"JAX per sample, chunk_size={CHUNK}",
+                    lambda: _rc(ks, "per_sample", chunk_size=CHUNK),
                     random_draw=random_draw,
                     pair=f"JAX per batch, chunk_size={CHUNK}",
                 )
@@ -453,17 +483,17 @@ def cases_3d(cfg: Config) -> Iterator[Case]:
 
 
 def _pro_fixed_repeats(repeats: int):
-    """The ``pro_randconv`` preset per batch with L fixed (a traced value: same compiled program)."""
+    """``presets.for_batches("pro_randconv")`` (one block per batch, offsets per image) with L fixed."""
     import jax.numpy as jnp
 
     import randconv_jax
 
-    aug = randconv_jax.presets.pro_randconv()
+    aug = randconv_jax.presets.for_batches("pro_randconv")
 
-    def sample(key, image):
-        return dataclasses.replace(aug.sample(key, image), repeats=jnp.int32(repeats))
+    def sample(key, images):
+        return dataclasses.replace(aug.sample(key, images), repeats=jnp.int32(repeats))
 
-    return randconv_jax.batched(randconv_jax.Augmentation(sample, aug.apply), mode="per_batch")
+    return randconv_jax.Augmentation(sample, aug.apply)
 
 
 def _method_cases(cfg: Config) -> Iterator[Case]:
@@ -484,7 +514,7 @@ def _method_cases(cfg: Config) -> Iterator[Case]:
                 "torch Pro-RandConv (grid_sample), L=2",
                 lambda c=c: _reference().ProRandConv(channels=c, repeats=2),
             ),
-            jax_row("JAX pro_randconv (per batch), L=2", lambda: _pro_fixed_repeats(2)),
+            jax_row("JAX pro_randconv (block per batch, offsets per image), L=2", lambda: _pro_fixed_repeats(2)),
         )
         yield Case(f"{label} {_fmt_shape(shape)} · Pro-RandConv L=2", shape, rows)
 

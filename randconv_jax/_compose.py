@@ -34,7 +34,10 @@ def _check_augmentation(aug: object, name: str = "aug") -> Augmentation:
 @functools.partial(jax.tree_util.register_dataclass, data_fields=["applied", "inner"], meta_fields=[])
 @dataclasses.dataclass(frozen=True)
 class ProbabilityParams:
-    """``applied``: bool scalar coin ~ Bernoulli(p); ``inner``: the wrapped augmentation's params."""
+    """``applied``: bool scalar coin ~ Bernoulli(p) (shape ``()``, ``(N,)`` per sample); ``inner``: the wrapped params.
+
+    Source: RandConv's identity coin (Xu et al. 2021) and nnU-Net's ``RandomTransform``.
+    """
 
     applied: jax.Array
     inner: Params
@@ -52,6 +55,18 @@ def with_probability(aug: Augmentation, probability: ArrayLike) -> Augmentation:
     Cost: with a shared coin (per batch) a ``lax.cond`` skips the augmentation when
     the coin says no; under a per-sample ``vmap`` the cond becomes a select, so the
     augmentation is computed for every sample and ``p`` saves no time.
+
+    ``aug`` must keep the image's shape ``(*spatial, C)`` (and the output keeps its dtype);
+    ``probability`` is a float scalar in [0, 1] (checked when concrete).
+
+    Source: RandConv's ``identity_prob`` (Xu et al. 2021), nnU-Net's ``RandomTransform``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, randconv_jax as rcj
+      >>> x = jnp.arange(48.0).reshape(4, 4, 3)
+      >>> never = rcj.with_probability(rcj.make_random_conv(), 0.0)
+      >>> bool((never(jax.random.key(0), x) == x).all())
+      True
     """
     aug = _check_augmentation(aug)
     p = _validation.check_probability(probability)
@@ -62,6 +77,12 @@ def with_probability(aug: Augmentation, probability: ArrayLike) -> Augmentation:
 
     def apply(image: ArrayLike, params: ProbabilityParams, *, mask: ArrayLike | None = None) -> jax.Array:
         image = _validation.check_image(image)
+        struct = jax.eval_shape(lambda: aug.apply(image, params.inner, mask=mask))
+        if struct.shape != image.shape:
+            raise ValueError(
+                f"with_probability needs an augmentation that keeps the image's shape {image.shape} (the "
+                f"image is returned unchanged when the coin says no), but it gives shape {struct.shape}"
+            )
         out: jax.Array = lax.cond(
             params.applied,
             lambda: aug.apply(image, params.inner, mask=mask).astype(image.dtype),
@@ -75,17 +96,24 @@ def with_probability(aug: Augmentation, probability: ArrayLike) -> Augmentation:
 @functools.partial(jax.tree_util.register_dataclass, data_fields=["alpha", "inner"], meta_fields=[])
 @dataclasses.dataclass(frozen=True)
 class MixParams:
-    """``alpha``: float32 scalar weight of the augmented image; ``inner``: the wrapped params."""
+    """``alpha``: float32 weight of the augmented image (shape ``()``, ``(N,)`` per sample); ``inner``: wrapped params.
+
+    Source: RandConv's RC_mix and GIN's mixing (Xu et al. 2021; Ouyang et al. 2022).
+    """
 
     alpha: jax.Array
     inner: Params
 
 
-def mix_with_input(aug: Augmentation, alpha_range: tuple[ArrayLike, ArrayLike] = (0.0, 1.0)) -> Augmentation:
+def mix_with_input(aug: Augmentation, *, alpha_range: tuple[ArrayLike, ArrayLike] = (0.0, 1.0)) -> Augmentation:
     """Mixes ``aug``'s output with its input: ``alpha * aug(x) + (1 - alpha) * x``.
 
     ``alpha ~ U(low, high)`` per call (RandConv's RC_mix: U(0, 1), one per batch;
-    GIN: U(0, 1) per sample). The bounds may be traced scalars.
+    GIN: U(0, 1) per sample). The bounds may be traced scalars; concrete ones must be
+    finite with ``low <= high``. Images ``(*spatial, C)`` keep their shape and dtype (the mix
+    is computed in float32 at least).
+
+    Source: RandConv's ``mixing`` (Xu et al. 2021) and GIN (Ouyang et al. 2022).
     """
     aug = _check_augmentation(aug)
     low, high = _validation.check_range(alpha_range, name="alpha_range")
@@ -113,7 +141,10 @@ def mix_with_input(aug: Augmentation, alpha_range: tuple[ArrayLike, ArrayLike] =
 def chain(*augs: Augmentation) -> Augmentation:
     """Applies augmentations in order; the key is split into one subkey per member.
 
-    Params are the tuple of the members' params.
+    Params are the tuple of the members' params. Every member takes and returns one float
+    image ``(H, W, C)`` or ``(D, H, W, C)`` (same shape and dtype).
+
+    Source: optax's ``chain`` (the project's composition model).
     """
     augs = tuple(_check_augmentation(a, f"augs[{i}]") for i, a in enumerate(augs))
     if not augs:
@@ -166,6 +197,20 @@ def batched(aug: Augmentation, *, mode: str = "per_sample", chunk_size: int | No
     64x224x224x3 RGB batches chunks of 4 ran a 3x3 random conv about 2x faster
     than one vmap, while 1-2 channel images were fastest unchunked (see
     docs/benchmarks.md). On GPU leave it None.
+
+    Images are float ``(N, *spatial, C)``; masks bool (or 0/1 integers) ``(N, *spatial)``; the
+    output has the batch's shape and dtype.
+
+    Source: the sharing of the papers' codes (RandConv per batch, Xu et al. 2021; GIN per
+    sample, Ouyang et al. 2022).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, randconv_jax as rcj
+      >>> images = jnp.ones((4, 8, 8, 3))
+      >>> shared = rcj.batched(rcj.make_random_conv(), mode="per_batch")
+      >>> out = shared(jax.random.key(0), images)
+      >>> out.shape, bool((out[0] == out[3]).all())  # one kernel for the whole batch
+      ((4, 8, 8, 3), True)
     """
     aug = _check_augmentation(aug)
     if mode not in BATCH_MODES:
@@ -177,6 +222,8 @@ def batched(aug: Augmentation, *, mode: str = "per_sample", chunk_size: int | No
         images = jnp.asarray(images)
         if images.ndim not in (4, 5):
             raise ValueError(f"images must be a batch (N, H, W, C) or (N, D, H, W, C), got shape {images.shape}")
+        if images.shape[0] == 0:
+            raise ValueError(f"images must hold at least one image, got shape {images.shape}")
         return images
 
     def sample(key: PRNGKey, images: ArrayLike) -> Params:
@@ -190,9 +237,12 @@ def batched(aug: Augmentation, *, mode: str = "per_sample", chunk_size: int | No
     def apply(images: ArrayLike, params: Params, *, mask: ArrayLike | None = None) -> jax.Array:
         images = _check_batch(images)
         if mask is not None:
+            concrete = _validation.concrete_value(mask)
             mask = jnp.asarray(mask)
-            if mask.shape[0] != images.shape[0]:
+            if mask.ndim == 0 or mask.shape[0] != images.shape[0]:
                 raise ValueError(f"mask must have a leading batch axis of {images.shape[0]}, got shape {mask.shape}")
+            if concrete is not None:  # values are checked here: inside the vmap the mask is traced
+                _validation.check_mask(concrete, jax.ShapeDtypeStruct(mask.shape + (1,), jnp.float32))
         mapped: tuple[Params, ...]
         one: Callable[[tuple[Params, ...]], jax.Array]
         if mode == "per_sample":

@@ -26,7 +26,8 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -107,6 +108,139 @@ def _conv_taps_cf(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, group
             out = out + bias[o]
         outputs.append(out)
     return jnp.stack(outputs, axis=0)
+
+
+# --------------------------------------------------------------------------- multi-scale layers
+#
+# A layer that draws its size k from ``kernel_sizes`` holds a ``k_max`` kernel, zero outside the
+# drawn size, and a ``lax.switch`` runs only the drawn size's k^d taps. With the size shared by a
+# batch (``vmap`` with an unbatched size) the switch stays a switch over the whole batch. With a
+# size per image, ``vmap`` would turn the switch into a select over every branch (1 + 9 + 25 + 49
+# taps for (1, 3, 5, 7) in 2D); a ``custom_vmap`` rule instead runs each image's own branch in
+# turn (``lax.map``), so each image costs its own k^d taps and gets the bits of a one-image call.
+
+
+def _multiscale_switch(
+    x: jax.Array,
+    kernel: jax.Array,
+    bias: jax.Array | None,
+    index: jax.Array,
+    *,
+    groups: int,
+    kernel_sizes: tuple[int, ...],
+    impl: str,
+) -> jax.Array:
+    d = x.ndim - 1
+    c = kernel.shape[0] // 2
+
+    def branch(k: int) -> Callable[[jax.Array, jax.Array], jax.Array]:
+        r = k // 2
+
+        def run(a: jax.Array, w: jax.Array) -> jax.Array:
+            return conv_channels_first(a, w[(slice(c - r, c + r + 1),) * d], bias, groups=groups, impl=impl)
+
+        return run
+
+    out: jax.Array = lax.switch(index, [branch(k) for k in kernel_sizes], x, kernel)
+    return out
+
+
+def _sharded_leading_axis(a: jax.Array) -> bool:
+    """Whether ``a``'s type says its leading axis is sharded (explicit sharding)."""
+    spec: Any = getattr(getattr(jax.typeof(a), "sharding", None), "spec", None)
+    return spec is not None and len(spec) > 0 and spec[0] is not None
+
+
+@functools.cache
+def _multiscale_layer(groups: int, kernel_sizes: tuple[int, ...], has_bias: bool, impl: str) -> Any:
+    """``layer(x, kernel, bias, index)``: a switch, batched image by image when ``index`` is batched.
+
+    Without a bias, ``bias`` is a placeholder of shape ``(0,)`` and is ignored.
+    """
+
+    def switch(x: jax.Array, kernel: jax.Array, bias: jax.Array, index: jax.Array) -> jax.Array:
+        return _multiscale_switch(
+            x, kernel, bias if has_bias else None, index, groups=groups, kernel_sizes=kernel_sizes, impl=impl
+        )
+
+    @jax.custom_batching.custom_vmap
+    def batched_layer(x: jax.Array, kernel: jax.Array, bias: jax.Array, index: jax.Array) -> jax.Array:
+        return switch(x, kernel, bias, index)
+
+    @batched_layer.def_vmap
+    def _rule(
+        axis_size: int, in_batched: Sequence[bool], x: jax.Array, kernel: jax.Array, bias: jax.Array, index: jax.Array
+    ) -> tuple[jax.Array, bool]:
+        args = (x, kernel, bias, index)
+        if not in_batched[3]:  # one size for the batch: the switch runs once, on the whole batch
+            axes = tuple(0 if b else None for b in in_batched)
+            return jax.vmap(switch, in_axes=axes, axis_size=axis_size)(*args), True
+        mapped = [a for a, b in zip(args, in_batched, strict=True) if b]
+        if any(_sharded_leading_axis(a) for a in mapped):
+            # Explicitly sharded along the batch (a mesh with Explicit axes): lax.map cannot
+            # iterate over a sharded axis, so the batch runs the vmapped switch (a select).
+            axes = tuple(0 if b else None for b in in_batched)
+            return jax.vmap(switch, in_axes=axes, axis_size=axis_size)(*args), True
+        # A size per image: each image runs its own branch in turn (k^d taps each).
+
+        def one(image_args: list[jax.Array]) -> jax.Array:
+            it = iter(image_args)
+            return switch(*[next(it) if b else a for a, b in zip(args, in_batched, strict=True)])
+
+        out: jax.Array = lax.map(one, mapped)
+        return out, True
+
+    # A custom_vmap function cannot be transposed, so derivatives go through the k_max kernel
+    # (zero outside the drawn size): linear in the image and in the kernel, the same maths.
+    @jax.custom_jvp
+    def layer(x: jax.Array, kernel: jax.Array, bias: jax.Array, index: jax.Array) -> jax.Array:
+        out: jax.Array = batched_layer(x, kernel, bias, index)
+        return out
+
+    def _jvp(primals: tuple[jax.Array, ...], tangents: tuple[Any, ...]) -> tuple[jax.Array, jax.Array]:
+        x, kernel, bias, index = primals
+        tx, tk, tb, _ = tangents
+        out = layer(x, kernel, bias, index)
+        zero = jax.custom_derivatives.SymbolicZero
+        tangent = jnp.zeros_like(out)
+        if not isinstance(tx, zero):
+            tangent = tangent + conv_channels_first(tx, kernel, None, groups=groups, impl=impl)
+        if not isinstance(tk, zero):
+            tangent = tangent + conv_channels_first(x, tk, None, groups=groups, impl=impl)
+        if has_bias and not isinstance(tb, zero):
+            tangent = tangent + tb.reshape((-1,) + (1,) * (x.ndim - 1))
+        return out, tangent
+
+    layer.defjvp(_jvp, symbolic_zeros=True)
+    return layer
+
+
+def conv_multiscale_channels_first(
+    x: jax.Array,
+    kernel: jax.Array,
+    bias: jax.Array | None,
+    size_index: jax.Array,
+    *,
+    kernel_sizes: tuple[int, ...],
+    groups: int = 1,
+    impl: str = "auto",
+) -> jax.Array:
+    """A layer of drawn size ``kernel_sizes[size_index]`` whose ``k_max`` kernel is zero outside it.
+
+    Taps: runs only the drawn size's taps, once for a batch that shares the size and image by
+    image under a per-sample ``vmap`` (see the comment above). ``lax``: a switch over
+    ``lax.conv`` of the central taps, which a per-sample ``vmap`` turns into a select over every
+    size (batched convolutions suit GPUs; unmeasured here).
+    """
+    if impl == "auto":
+        impl = "taps" if jax.default_backend() == "cpu" else "lax"
+    if impl not in ("taps", "lax"):
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    if impl == "lax":  # on GPU/TPU a per-sample vmap keeps the select over every size (batched convs)
+        return _multiscale_switch(x, kernel, bias, size_index, groups=groups, kernel_sizes=kernel_sizes, impl=impl)
+    layer = _multiscale_layer(int(groups), tuple(int(k) for k in kernel_sizes), bias is not None, impl)
+    out: jax.Array = layer(x, kernel, bias if bias is not None else jnp.zeros((0,), x.dtype), size_index)
+    return out
 
 
 def _lax_conv_nchw(x: jax.Array, kernel: jax.Array, groups: int) -> jax.Array:
@@ -242,6 +376,9 @@ def convolve(
 
     Returns:
       ``(*spatial, C_out)`` array in the image's dtype (computed in float32 at least).
+
+    Source: PyTorch's ``F.conv2d`` / ``F.conv3d`` semantics (zero padding ``k // 2``), as the
+    RandConv, GIN and nnU-Net codes call them.
     """
     image = _validation.check_image(image)
     kernel = jnp.asarray(kernel)

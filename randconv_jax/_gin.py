@@ -51,18 +51,12 @@ class GINParams:
         (``layers.layer_kernels()``: kernels ``(3,)*d + (C_in, C_out)``, zero outside a layer's
         drawn size; biases ``(C_out,)``; LeakyReLU after all but the last).
       alpha: float32 scalar mixing weight of the GIN output.
+
+    Source: ``GINGroupConv`` of the official GIN-IPA code (Ouyang et al. 2022).
     """
 
     layers: RandomConvParams
     alpha: jax.Array
-
-
-def _check_shape(image: ArrayLike | jax.ShapeDtypeStruct, name: str = "image") -> jax.Array | jax.ShapeDtypeStruct:
-    if not isinstance(image, jax.ShapeDtypeStruct):
-        return _validation.check_image(image, name=name)
-    if len(image.shape) not in (3, 4):
-        raise ValueError(f"{name} must have shape (H, W, C) or (D, H, W, C), got {image.shape}")
-    return image
 
 
 def sample_gin(
@@ -75,6 +69,8 @@ def sample_gin(
     weight_std: ArrayLike = 1.0,
     bias_std: ArrayLike = 1.0,
     alpha_range: tuple[ArrayLike, ArrayLike] = (0.0, 1.0),
+    size_key: PRNGKey | None = None,
+    check_layout: bool = True,
 ) -> GINParams:
     """Draws one GIN network and its mixing weight (reads only the image's shape).
 
@@ -84,10 +80,28 @@ def sample_gin(
     re-normalization makes the scale moot), ``alpha ~ U(0, 1)``. Channels: ``C -> C`` (the
     official code tiles grayscale to 3 channels and uses in = out = 3).
 
-    Difference from the official code: it draws one kernel size per layer for the whole
-    mini-batch (weights per sample); a per-sample draw here draws the size per sample too.
+    Kernel sizes: the official code draws one size per layer per call, shared by the whole
+    mini-batch (weights, biases and alpha per sample). Here the sizes come from ``key``
+    unless ``size_key`` is given: passing one ``size_key`` to every image of a batch (as
+    ``presets.for_batches("gin")`` does) shares the sizes as the official code does.
+
+    Args:
+      key: PRNG key (typed or legacy).
+      image: ``(H, W, C)`` or ``(D, H, W, C)`` float array or ``jax.ShapeDtypeStruct``.
+      n_layers, hidden_channels, kernel_sizes, weight_std, bias_std, alpha_range: as above
+        (concrete stds must be finite and >= 0, the range finite and ordered).
+      size_key: optional key for the kernel sizes only (see above).
+      check_layout: refuse channels-first or batch-like shapes (False opts out).
+
+    Returns:
+      :class:`GINParams` (float32 kernels and biases, float32 scalar alpha).
+
+    Source: ``GINGroupConv`` / ``GradlessGCReplayNonlinBlock`` of
+    ``cheng-01037/Causality-Medical-Image-Domain-Generalization`` (``models/imagefilter.py``).
     """
-    image = _check_shape(image)
+    image = _validation.check_image_or_struct(image, layout=check_layout)
+    _validation.check_number(weight_std, name="weight_std", minimum=0.0)
+    _validation.check_number(bias_std, name="bias_std", minimum=0.0)
     n_layers = _validation.check_positive_int(n_layers, name="n_layers")
     hidden = _validation.check_positive_int(hidden_channels, name="hidden_channels")
     sizes = _validation.check_kernel_sizes(tuple(kernel_sizes), name="kernel_sizes")
@@ -101,6 +115,8 @@ def sample_gin(
         sigma=weight_std,
         hidden_channels=hidden,
         bias_std=bias_std,
+        size_key=size_key,
+        check_layout=False,
     )
     alpha = jax.random.uniform(k_alpha, (), jnp.float32, low, high)
     return GINParams(layers, alpha)
@@ -129,9 +145,11 @@ def _gin_network_cf(
 def _gin_cf(
     x: jax.Array, params: GINParams, m: jax.Array | None, negative_slope: float, impl: str, multiscale: str
 ) -> jax.Array:
-    y = _gin_network_cf(x, params.layers, negative_slope, impl, multiscale)
+    # Masked-out voxels never reach the network (nor the statistics); they keep x in the output.
+    inside = x if m is None else jnp.where(m[None], x, jnp.zeros((), x.dtype))
+    y = _gin_network_cf(inside, params.layers, negative_slope, impl, multiscale)
     alpha = params.alpha.astype(jnp.float32)
-    mixed = alpha * y + (1.0 - alpha) * x
+    mixed = alpha * y + (1.0 - alpha) * inside
     return _normalize.normalize_channels_first(mixed, x, "frobenius", m)
 
 
@@ -168,6 +186,8 @@ def apply_gin(
 
     Returns:
       Array of the image's shape and dtype. No gradient flows into ``params``.
+
+    Source: ``GINGroupConv.forward`` (``models/imagefilter.py``, Ouyang et al. 2022).
     """
     image = _validation.check_image(image)
     _check_gin_params(params, image)
@@ -188,6 +208,7 @@ def gin(
     alpha_range: tuple[ArrayLike, ArrayLike] = (0.0, 1.0),
     mask: ArrayLike | None = None,
     impl: str = "auto",
+    check_layout: bool = True,
 ) -> jax.Array:
     """GIN (Ouyang et al., IEEE TMI 2022) of one image: ``apply_gin(image, sample_gin(key, image))``.
 
@@ -210,6 +231,7 @@ def gin(
         hidden_channels=hidden_channels,
         kernel_sizes=kernel_sizes,
         alpha_range=alpha_range,
+        check_layout=check_layout,
     )
     return apply_gin(image, params, mask=mask, impl=impl)
 
@@ -275,6 +297,7 @@ def sample_ipa_mask(
     control_spacing: int = CONTROL_SPACING,
     downscale: float = DOWNSCALE,
     order: int = SPLINE_ORDER,
+    check_layout: bool = True,
 ) -> jax.Array:
     """A smooth random blend mask for IPA, shaped like the image's spatial axes (2D or 3D).
 
@@ -289,17 +312,47 @@ def sample_ipa_mask(
     ``downscale = 2``, ``order = 2``. In 3D (never released by the authors) the same
     construction runs along every axis.
 
+    Args:
+      key: PRNG key.
+      image: ``(H, W, C)`` or ``(D, H, W, C)`` float array or ``jax.ShapeDtypeStruct`` (only
+        its spatial shape is read).
+      control_spacing, downscale, order: as above.
+      check_layout: refuse channels-first or batch-like shapes (False opts out).
+
     Returns:
       ``(*spatial,)`` float32 in [0, 1], shared by all channels.
+
+    Source: ``AdvBias`` (``biasfield_interpolate_cchen/adv_bias.py``) of the official GIN-IPA code.
     """
-    image = _check_shape(image)
+    image = _validation.check_image_or_struct(image, layout=check_layout)
     spacing = _validation.check_positive_int(control_spacing, name="control_spacing")
     order = _validation.check_positive_int(order, name="order")
     if not isinstance(downscale, (int, float)) or downscale <= 0:
         raise ValueError(f"downscale must be a positive number, got {downscale!r}")
     spatial = tuple(image.shape[:-1])
-    mats = [_blend_matrix(s, spacing, float(downscale), order) for s in spatial]
-    control = jax.random.normal(key, tuple(m.shape[1] for m in mats), jnp.float32)
+    grid = tuple(_blend_matrix(s, spacing, float(downscale), order).shape[1] for s in spatial)
+    control = jax.random.normal(key, grid, jnp.float32)
+    return _blend_mask_from_control(control, spatial, control_spacing=spacing, downscale=downscale, order=order)
+
+
+def _blend_mask_from_control(
+    control: ArrayLike,
+    spatial_shape: tuple[int, ...],
+    *,
+    control_spacing: int = CONTROL_SPACING,
+    downscale: float = DOWNSCALE,
+    order: int = SPLINE_ORDER,
+) -> jax.Array:
+    """Internal: the deterministic part of :func:`sample_ipa_mask` for given control points.
+
+    ``control``: ``(n_1, ..., n_d)`` control-point values (N(0, 1) in the sampler);
+    returns the ``(*spatial_shape,)`` float32 mask in [0, 1].
+    """
+    spatial = tuple(int(s) for s in spatial_shape)
+    mats = [_blend_matrix(s, control_spacing, float(downscale), order) for s in spatial]
+    control = jnp.asarray(control, jnp.float32)
+    if control.shape != tuple(m.shape[1] for m in mats):
+        raise ValueError(f"control must have shape {tuple(m.shape[1] for m in mats)}, got {control.shape}")
     control = control / jnp.sqrt(jnp.sum(jnp.square(control)))
     field = control
     for axis, mat in enumerate(mats):
@@ -320,6 +373,8 @@ class GinIpaParams:
     Attributes:
       first, second: :class:`GINParams`.
       blend: ``(*spatial,)`` float32 mask in [0, 1] from :func:`sample_ipa_mask`.
+
+    Source: ``set_input_aug_sup`` of the official GIN-IPA code (Ouyang et al. 2022).
     """
 
     first: GINParams
@@ -334,15 +389,34 @@ def sample_gin_ipa(
     control_spacing: int = CONTROL_SPACING,
     downscale: float = DOWNSCALE,
     order: int = SPLINE_ORDER,
+    size_key: PRNGKey | None = None,
+    check_layout: bool = True,
     **gin_kwargs: Any,
 ) -> GinIpaParams:
-    """Draws two independent GINs (keyword arguments of :func:`sample_gin`) and an IPA blend mask."""
-    image = _check_shape(image)
+    """Draws two independent GINs (keyword arguments of :func:`sample_gin`) and an IPA blend mask.
+
+    Args:
+      key: PRNG key.
+      image: ``(H, W, C)`` or ``(D, H, W, C)`` float array or ``jax.ShapeDtypeStruct``.
+      control_spacing, downscale, order: the mask's (:func:`sample_ipa_mask`).
+      size_key: optional key for the two GINs' kernel sizes (split in two; see :func:`sample_gin`).
+      check_layout: refuse channels-first or batch-like shapes (False opts out).
+      **gin_kwargs: keyword arguments of :func:`sample_gin`.
+
+    Returns:
+      :class:`GinIpaParams` (float32 kernels, scalar alphas, a ``(*spatial,)`` float32 mask).
+
+    Source: the two GINs of ``set_input_aug_sup`` and ``AdvBias`` (official GIN-IPA code).
+    """
+    image = _validation.check_image_or_struct(image, layout=check_layout)
     k_a, k_b, k_m = jax.random.split(key, 3)
+    s_a, s_b = (None, None) if size_key is None else tuple(jax.random.split(size_key))
     return GinIpaParams(
-        sample_gin(k_a, image, **gin_kwargs),
-        sample_gin(k_b, image, **gin_kwargs),
-        sample_ipa_mask(k_m, image, control_spacing=control_spacing, downscale=downscale, order=order),
+        sample_gin(k_a, image, size_key=s_a, check_layout=False, **gin_kwargs),
+        sample_gin(k_b, image, size_key=s_b, check_layout=False, **gin_kwargs),
+        sample_ipa_mask(
+            k_m, image, control_spacing=control_spacing, downscale=downscale, order=order, check_layout=False
+        ),
     )
 
 
@@ -364,8 +438,17 @@ def apply_gin_ipa(
     official trainer). ``mask`` (foreground) is passed to both GINs: voxels outside keep
     their input value.
 
+    Args:
+      image: ``(H, W, C)`` or ``(D, H, W, C)`` float array.
+      params: :class:`GinIpaParams` for this image (``blend`` of shape ``(*spatial,)``).
+      mask: optional ``(*spatial,)`` bool (or 0/1 integer) foreground mask.
+      invert: swap ``m`` and ``1 - m`` (the second copy).
+      impl: convolution implementation.
+
     Returns:
       Array of the image's shape and dtype.
+
+    Source: ``set_input_aug_sup`` (official GIN-IPA trainer, Ouyang et al. 2022).
     """
     image = _validation.check_image(image)
     if not isinstance(params, GinIpaParams):
@@ -387,7 +470,10 @@ def gin_ipa(key: PRNGKey, image: ArrayLike, *, mask: ArrayLike | None = None, **
     """GIN-IPA of one image: two GIN draws blended by a smooth random mask (copy 1 of the paper).
 
     ``apply_gin_ipa(image, sample_gin_ipa(key, image, **kwargs), mask=mask)``. For the three
-    copies the paper trains with, use :func:`gin_ipa_views`.
+    copies the paper trains with, use :func:`gin_ipa_views`. Takes a float ``(H, W, C)`` or
+    ``(D, H, W, C)`` image and returns its shape and dtype.
+
+    Source: Ouyang et al., IEEE TMI 2022 (official ``set_input_aug_sup``, first copy).
     """
     return apply_gin_ipa(image, sample_gin_ipa(key, image, **kwargs), mask=mask)
 
@@ -404,16 +490,23 @@ def gin_ipa_views(key: PRNGKey, image: ArrayLike, *, mask: ArrayLike | None = No
       key: PRNG key.
       image: ``(H, W, C)`` or ``(D, H, W, C)`` float array.
       mask: optional foreground mask (voxels outside keep their input value).
-      **kwargs: keyword arguments of :func:`sample_gin_ipa` (GIN and mask hyper-parameters).
+      **kwargs: keyword arguments of :func:`sample_gin_ipa` (GIN and mask hyper-parameters,
+        ``size_key``, ``check_layout``).
 
     Returns:
       ``(3, *image.shape)`` array in the image's dtype.
+
+    Source: ``set_input_aug_sup`` of the official trainer (``models/exp_trainer.py``).
     """
     image = _validation.check_image(image)
     k_ab, k_c = jax.random.split(key)
-    params = sample_gin_ipa(k_ab, image, **kwargs)
+    kwargs = dict(kwargs)
+    size_key = kwargs.pop("size_key", None)
+    s_ab, s_c = (None, None) if size_key is None else tuple(jax.random.split(size_key))
+    params = sample_gin_ipa(k_ab, image, size_key=s_ab, **kwargs)
     gin_kwargs = {k: v for k, v in kwargs.items() if k not in ("control_spacing", "downscale", "order")}
-    third = sample_gin(k_c, image, **gin_kwargs)
+    gin_kwargs["check_layout"] = False
+    third = sample_gin(k_c, image, size_key=s_c, **gin_kwargs)
     params, third = jax.tree.map(lax.stop_gradient, (params, third))
     m = _validation.check_mask(mask, image)
     x = jnp.moveaxis(image.astype(jnp.promote_types(image.dtype, jnp.float32)), -1, 0)

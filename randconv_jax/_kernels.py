@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from randconv_jax import _validation
 from randconv_jax._typing import PRNGKey
 
 
@@ -53,6 +54,8 @@ class ConvStack:
         layer drew (used to run only the needed taps).
       kernel_sizes: static tuple of the odd sizes a layer may draw from.
       groups: static feature-group count (``groups=C_in`` keeps channels apart).
+
+    Source: the project's own container; the law is ``kaiming_normal_``'s (see the module).
     """
 
     kernels: jax.Array
@@ -79,6 +82,37 @@ class ConvStack:
         return self.kernels.shape[-1]
 
 
+def check_law(
+    *,
+    sigma: ArrayLike | None = None,
+    gain: ArrayLike = 1.0,
+    truncate: float | None = None,
+    bias_std: ArrayLike | None = None,
+) -> None:
+    """Concrete ``sigma``, ``gain``, ``bias_std`` must be finite and >= 0, ``truncate`` finite and > 0.
+
+    Traced values (schedules) cannot be checked while tracing: keeping them finite and
+    non-negative is the caller's responsibility.
+    """
+    _validation.check_number(sigma, name="sigma", minimum=0.0, allow_none=True)
+    _validation.check_number(gain, name="gain", minimum=0.0)
+    _validation.check_number(bias_std, name="bias_std", minimum=0.0, allow_none=True)
+    if truncate is not None:
+        if isinstance(truncate, jax.core.Tracer):
+            raise ValueError("truncate must be a Python float (it is a static bound of the draw), got a traced value")
+        _validation.check_number(truncate, name="truncate", minimum=0.0, strictly=True)
+
+
+def pytorch_default_bias(key: PRNGKey, *, fan_in: int, out_channels: int) -> jax.Array:
+    """``(out_channels,)`` float32 biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+
+    How PyTorch's ``nn.Conv2d`` / ``nn.Conv3d`` initialize their bias at construction
+    (``reset_parameters``, with ``fan_in = C_in / groups * prod(kernel_size)``).
+    """
+    bound = 1.0 / math.sqrt(fan_in)
+    return jax.random.uniform(key, (out_channels,), jnp.float32, -bound, bound)
+
+
 def sample_conv_stack(
     key: PRNGKey,
     *,
@@ -92,6 +126,7 @@ def sample_conv_stack(
     gain: ArrayLike = 1.0,
     truncate: float | None = None,
     bias_std: ArrayLike | None = None,
+    size_key: PRNGKey | None = None,
 ) -> ConvStack:
     """Draws ``repeats`` independent conv layers ``C_in -> C_out``; see :class:`ConvStack`.
 
@@ -108,8 +143,19 @@ def sample_conv_stack(
         standard deviations and rescaled so their std is still ``sigma`` (Keras
         ``HeNormal`` uses 2).
       bias_std: None for no bias, else biases ~ N(0, bias_std^2) (GIN uses 1).
+      size_key: None (default) draws the sizes from ``key``; a key here draws them from it
+        instead, so calls that share ``size_key`` share their sizes (GIN's official code draws
+        one size per layer for the whole mini-batch, weights per sample).
+
+    Returns:
+      :class:`ConvStack` with float32 kernels ``(repeats, *[k_max]*d, C_in/groups, C_out)``.
+
+    Source: the N(0, gain^2 / fan_in) law of ``kaiming_normal_`` (Xu et al. 2021 with gain 1).
     """
+    check_law(sigma=sigma, gain=gain, truncate=truncate, bias_std=bias_std)
     k_size, k_weight, k_bias = jax.random.split(key, 3)
+    if size_key is not None:
+        k_size = size_key
     cin_g = in_channels // groups
     k_max = max(kernel_sizes)
     size_index = jax.random.randint(k_size, (repeats,), 0, len(kernel_sizes), dtype=jnp.int32)

@@ -31,7 +31,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from randconv_jax import _deformable, _validation
+from randconv_jax import _deformable, _normalize, _validation
 from randconv_jax._typing import PRNGKey
 
 KERNEL_SIZE = 3  # the paper's k (fixed).
@@ -64,6 +64,8 @@ class ProRandConvParams:
       repeats: int32 scalar L, how many times the block runs.
       offset_smoothing: static; None for white-noise offsets, else the Gaussian correlation
         length (pixels) of the smoothed offset field.
+
+    Source: Choi et al., CVPR 2023, as reconstructed by the third-party reproductions.
     """
 
     weights: jax.Array
@@ -129,11 +131,29 @@ def pro_randconv_offsets(params: ProRandConvParams, spatial_shape: tuple[int, ..
     Returns:
       ``(*spatial, 3^d, d)`` float32, in the layout of :func:`randconv_jax.deform_conv`.
       Memory: ``3^d * d`` times one channel of the image (for inspection and tests).
+
+    Source: offsets ~ N(0, sigma_delta^2) per position and tap (Choi et al. 2023, as the
+    reproductions draw them).
     """
     spatial = tuple(int(s) for s in spatial_shape)
     offsets = _tap_offsets(jax.tree.map(lax.stop_gradient, params), spatial)
     n_taps = KERNEL_SIZE ** len(spatial)
     return jnp.stack([offsets(jnp.int32(t)) for t in range(n_taps)], axis=1).reshape(spatial + (n_taps, len(spatial)))
+
+
+def check_hyper_parameters(
+    *, sigma_g_bound: ArrayLike, offset_bound: ArrayLike, affine_std: ArrayLike, epsilon: ArrayLike
+) -> None:
+    """ValueError naming the argument for a NaN, infinite, negative or inverted concrete value."""
+    for name, value in (
+        ("sigma_g_bound", sigma_g_bound),
+        ("offset_bound", offset_bound),
+        ("affine_std", affine_std),
+        ("epsilon", epsilon),
+    ):
+        _validation.check_number(value, name=name, minimum=0.0)
+    _validation.check_ordered(epsilon, sigma_g_bound, low_name="epsilon", high_name="sigma_g_bound")
+    _validation.check_ordered(epsilon, offset_bound, low_name="epsilon", high_name="offset_bound")
 
 
 def sample_pro_randconv(
@@ -146,6 +166,7 @@ def sample_pro_randconv(
     affine_std: ArrayLike = AFFINE_STD,
     epsilon: ArrayLike = EPSILON,
     offset_smoothing: float | None = None,
+    check_layout: bool = True,
 ) -> ProRandConvParams:
     """Draws one Pro-RandConv block and its repeat count L (reads only the image's shape).
 
@@ -171,14 +192,19 @@ def sample_pro_randconv(
         correlation length in pixels: offsets become a periodic Gaussian random field
         (white noise filtered by a Gaussian, rescaled to std sigma_delta), the paper's
         second option (one reproduction uses a power-law spectrum instead).
+      check_layout: refuse channels-first or batch-like shapes (False opts out).
+
+    Concrete bounds, stds and ``epsilon`` must be finite and >= 0, with ``epsilon`` at most
+    ``sigma_g_bound`` and ``offset_bound`` (they bound uniform draws); traced values are the
+    caller's responsibility.
 
     Returns:
       :class:`ProRandConvParams`.
     """
-    if not isinstance(image, jax.ShapeDtypeStruct):
-        image = _validation.check_image(image)
-    elif len(image.shape) not in (3, 4):
-        raise ValueError(f"image must have shape (H, W, C) or (D, H, W, C), got {image.shape}")
+    image = _validation.check_image_or_struct(image, layout=check_layout)
+    check_hyper_parameters(
+        sigma_g_bound=sigma_g_bound, offset_bound=offset_bound, affine_std=affine_std, epsilon=epsilon
+    )
     max_repeats = _validation.check_positive_int(max_repeats, name="max_repeats")
     if offset_smoothing is not None:
         if not isinstance(offset_smoothing, (int, float)) or offset_smoothing <= 0:
@@ -202,14 +228,7 @@ def sample_pro_randconv(
 
 def _standardize(z: jax.Array, m: jax.Array | None) -> jax.Array:
     """Per-channel ``(z - mean) / (std + eps)`` over positions of a flat ``(V, C)`` array (inside ``m``)."""
-    if m is None:
-        mean = jnp.mean(z, axis=0)
-        std = jnp.sqrt(jnp.mean(jnp.square(z - mean), axis=0))
-    else:
-        w = m.astype(z.dtype)[:, None]
-        count = jnp.maximum(jnp.sum(w), 1.0)
-        mean = jnp.sum(z * w, axis=0) / count
-        std = jnp.sqrt(jnp.sum(jnp.square(z - mean) * w, axis=0) / count)
+    mean, std = _normalize.moments(z, None if m is None else m[:, None], (0,))
     return (z - mean) / (std + STANDARDIZE_EPS)
 
 
@@ -225,12 +244,15 @@ def apply_pro_randconv(image: ArrayLike, params: ProRandConvParams, *, mask: Arr
       image: ``(H, W, C)`` or ``(D, H, W, C)`` float array. The reproductions feed images
         scaled to about [-1, 1].
       params: :class:`ProRandConvParams` for this rank and channel count.
-      mask: optional ``(*spatial,)`` foreground mask: standardization statistics are taken
-        inside it, and voxels outside keep their input value in the output.
+      mask: optional ``(*spatial,)`` foreground mask (bool or 0/1 integers): voxels outside it
+        are zeroed before every convolution, standardization statistics are taken inside it,
+        and voxels outside keep their input value in the output.
 
     Returns:
       Array of the image's shape and dtype, in [-1, 1] (tanh) inside the mask. No gradient
       flows into ``params``.
+
+    Source: Choi et al., CVPR 2023 (no official code; the reproductions' block).
     """
     image = _validation.check_image(image)
     params = jax.tree.map(lax.stop_gradient, params)
@@ -247,6 +269,8 @@ def apply_pro_randconv(image: ArrayLike, params: ProRandConvParams, *, mask: Arr
     tap_offsets = _tap_offsets(params, spatial)
 
     def block(_: jax.Array, y: jax.Array) -> jax.Array:
+        if m_flat is not None:
+            y = jnp.where(m_flat[:, None], y, jnp.zeros((), y.dtype))
         z = _deformable.deform_conv_flat(y, spatial, kernel, tap_offsets)
         return jnp.tanh(params.gamma * _standardize(z, m_flat) + params.beta)
 
@@ -267,6 +291,7 @@ def pro_randconv(
     epsilon: ArrayLike = EPSILON,
     offset_smoothing: float | None = None,
     mask: ArrayLike | None = None,
+    check_layout: bool = True,
 ) -> jax.Array:
     """Pro-RandConv (Choi et al., CVPR 2023) of one image: a random block repeated L times.
 
@@ -294,5 +319,6 @@ def pro_randconv(
         affine_std=affine_std,
         epsilon=epsilon,
         offset_smoothing=offset_smoothing,
+        check_layout=check_layout,
     )
     return apply_pro_randconv(image, params, mask=mask)

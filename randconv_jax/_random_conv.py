@@ -27,6 +27,10 @@ class RandomConvParams:
     Layers run in order: every layer of ``stacks[0]`` (``stacks[0].repeats`` of
     them), then ``stacks[1]``, and so on; the first takes the image's ``C``
     channels and the last gives ``C`` back. No nonlinearity sits between layers.
+    Each stack holds float32 kernels ``(repeats, *k_max, C_in/groups, C_out)``, optional
+    float32 biases ``(repeats, C_out)`` and int32 sizes ``(repeats,)``.
+
+    Source: the project's own container (the seed RC; RandConv, Xu et al. 2021, is one layer).
     """
 
     stacks: tuple[ConvStack, ...]
@@ -62,15 +66,9 @@ def _apply_layer(
     k_max = kernel.shape[0]
     if len(kernel_sizes) == 1 or multiscale == "full":
         return _conv.conv_channels_first(x, _central(kernel, k_max, d), bias, groups=groups, impl=impl)
-    branches = [
-        functools.partial(
-            lambda a, w, k: _conv.conv_channels_first(a, _central(w, k, d), bias, groups=groups, impl=impl),
-            k=k,
-        )
-        for k in kernel_sizes
-    ]
-    out: jax.Array = lax.switch(size_index, branches, x, kernel)
-    return out
+    return _conv.conv_multiscale_channels_first(
+        x, kernel, bias, size_index, kernel_sizes=kernel_sizes, groups=groups, impl=impl
+    )
 
 
 def _apply_stack(x: jax.Array, stack: ConvStack, impl: str, multiscale: str) -> jax.Array:
@@ -176,12 +174,20 @@ def apply_random_conv_channels_first(
     impl: str,
     multiscale: str = "switch",
 ) -> jax.Array:
-    """Internal: ``x (C, *S)`` float32 -> ``(C, *S)``."""
+    """Internal: ``x (C, *S)`` float32 -> ``(C, *S)``; voxels outside ``mask`` are zeroed before the convolution."""
+    y = conv_stacks_channels_first(x, params, mask=mask, impl=impl, multiscale=multiscale)
+    return _normalize.normalize_channels_first(y, x, normalize, mask)
+
+
+def conv_stacks_channels_first(
+    x: jax.Array, params: RandomConvParams, *, mask: jax.Array | None, impl: str, multiscale: str = "switch"
+) -> jax.Array:
+    """Internal: the raw layers on ``x (C, *S)`` (zeroed outside ``mask``); any output channel count."""
     params = jax.tree.map(lax.stop_gradient, params)
-    y = x
+    y = x if mask is None else jnp.where(mask[None], x, jnp.zeros((), x.dtype))
     for stack in _fold_pointwise(params.stacks):
         y = _apply_stack(y, stack, impl, multiscale)
-    return _normalize.normalize_channels_first(y, x, normalize, mask)
+    return y
 
 
 def apply_random_conv(
@@ -202,18 +208,26 @@ def apply_random_conv(
         batched params).
       normalize: output re-normalization, one of
         ``randconv_jax.NORMALIZE_MODES`` (see :func:`normalize_output`).
-      mask: optional ``(*spatial,)`` foreground mask (bool or {0, 1}); statistics
-        are taken inside it and voxels outside keep their input value.
+      mask: optional ``(*spatial,)`` foreground mask (bool, or integers 0 and 1): voxels
+        outside it are zeroed before the convolution (they never reach the output or the
+        statistics, not even a NaN there), statistics are taken inside it, and voxels outside
+        keep their input value.
       impl: ``"auto"`` (taps on CPU, ``lax.conv`` on GPU/TPU), ``"taps"`` or ``"lax"``.
-      multiscale: how layers with several possible kernel sizes run (same output
-        either way). ``"switch"`` (default) runs only the drawn size: cheapest when
-        the size is shared across a batch (per-batch draws), but under a per-sample
-        ``vmap`` the switch becomes a select that runs every size (1+9+25+49 taps
-        for (1, 3, 5, 7) in 2D). ``"full"`` always runs the ``k_max`` kernel (zeros
-        outside the drawn size; 49 taps): the better choice for per-sample draws.
+      multiscale: how layers with several possible kernel sizes run. ``"switch"``
+        (default) runs only the drawn size's k^d taps and picks the cheaper batched form
+        itself: with the size shared by a batch (per-batch draws) one ``lax.switch`` for
+        the batch; under a per-sample ``vmap`` a batching rule runs each image's own
+        branch in turn, instead of the select over every size a vmapped switch would
+        compute (1+9+25+49 taps for (1, 3, 5, 7) in 2D); every image then gets the bits of
+        a one-image call. ``"full"`` always convolves with the ``k_max`` kernel (zeros
+        outside the drawn size): the same maths, other rounding. With ``impl="lax"`` a
+        per-sample ``vmap`` of ``"switch"`` runs every size.
 
     Returns:
       Array of the image's shape and dtype. No gradient flows into ``params``.
+
+    Source: zero 'SAME' padding and stride 1 as ``F.conv2d(padding=k // 2)`` in RandConv
+    (Xu et al. 2021); normalizations as listed in :func:`normalize_output`.
     """
     image = _validation.check_image(image)
     _normalize.check_mode(normalize)
@@ -238,6 +252,8 @@ def sample_random_conv(
     hidden_channels: int | None = None,
     bias_std: ArrayLike | None = None,
     truncate: float | None = None,
+    size_key: PRNGKey | None = None,
+    check_layout: bool = True,
 ) -> RandomConvParams:
     """Draws the kernels of a ``depth``-layer random convolution for ``image``.
 
@@ -261,16 +277,22 @@ def sample_random_conv(
       bias_std: None (default, no bias) or the std of N(0, bias_std^2) biases.
       truncate: draw from a normal truncated at +-``truncate`` std, rescaled to
         keep the std (Keras ``HeNormal``: 2). None draws a plain normal.
+      size_key: None (default) draws every layer's size from ``key``; a key here draws the
+        sizes from it instead (shared by every call given the same ``size_key``).
+      check_layout: refuse shapes that look channels-first (last axis > 16 and longer than
+        a spatial axis) or like a batch of 2D images; False accepts them as given.
+
+    Concrete ``sigma``, ``gain``, ``bias_std`` must be finite and >= 0 and ``truncate``
+    finite and > 0 (a ValueError names the argument); traced values are the caller's
+    responsibility.
 
     Returns:
       :class:`RandomConvParams`: per-layer kernels ``(*k_max, C_in/groups, C_out)``
       (zeros outside a layer's drawn size), optional biases, and the drawn sizes.
     """
-    if not isinstance(image, jax.ShapeDtypeStruct):
-        image = _validation.check_image(image)
-    elif image.ndim not in (3, 4):
-        raise ValueError(f"image must have shape (H, W, C) or (D, H, W, C), got {image.shape}")
+    image = _validation.check_image_or_struct(image, layout=check_layout)
     sizes = _validation.check_kernel_sizes(kernel_size)
+    _kernels.check_law(sigma=sigma, gain=gain, truncate=truncate, bias_std=bias_std)
     depth = _validation.check_positive_int(depth, name="depth")
     groups = _validation.check_positive_int(groups, name="groups")
     channels, d = image.shape[-1], len(image.shape) - 1
@@ -290,6 +312,7 @@ def sample_random_conv(
         else:
             runs.append((c_in, c_out, 1))
     keys = jax.random.split(key, len(runs))
+    size_keys = [None] * len(runs) if size_key is None else list(jax.random.split(size_key, len(runs)))
     stacks = tuple(
         _kernels.sample_conv_stack(
             k,
@@ -303,8 +326,9 @@ def sample_random_conv(
             gain=gain,
             truncate=truncate,
             bias_std=bias_std,
+            size_key=sk,
         )
-        for k, (c_in, c_out, n) in zip(keys, runs, strict=True)
+        for k, sk, (c_in, c_out, n) in zip(keys, size_keys, runs, strict=True)
     )
     return RandomConvParams(stacks)
 
@@ -325,6 +349,7 @@ def random_conv(
     mask: ArrayLike | None = None,
     impl: str = "auto",
     multiscale: str = "switch",
+    check_layout: bool = True,
 ) -> jax.Array:
     """Random convolution of one image: ``depth`` stacked random k^d convolutions.
 
@@ -354,6 +379,7 @@ def random_conv(
         hidden_channels=hidden_channels,
         bias_std=bias_std,
         truncate=truncate,
+        check_layout=check_layout,
     )
     return apply_random_conv(image, params, normalize=normalize, mask=mask, impl=impl, multiscale=multiscale)
 
@@ -371,16 +397,23 @@ def make_random_conv(
     normalize: str = "none",
     impl: str = "auto",
     multiscale: str = "switch",
+    check_layout: bool = True,
 ) -> Augmentation:
     """:func:`random_conv` as an :class:`Augmentation` (``sample``/``apply`` pair) for composing.
 
-    Hyper-parameters are checked now, so a bad value fails at construction.
+    Hyper-parameters are checked now, so a bad value fails at construction. The
+    augmentation takes one float image ``(H, W, C)`` or ``(D, H, W, C)`` and returns the
+    same shape and dtype.
+
+    Source: the seed RC of the project; RandConv (Xu et al. 2021) is ``depth=1,
+    kernel_size=(1, 3, 5, 7)``.
     """
     _validation.check_kernel_sizes(kernel_size)
     _validation.check_positive_int(depth, name="depth")
     _validation.check_positive_int(groups, name="groups")
     if hidden_channels is not None:
         _validation.check_positive_int(hidden_channels, name="hidden_channels")
+    _kernels.check_law(sigma=sigma, gain=gain, truncate=truncate, bias_std=bias_std)
     _normalize.check_mode(normalize)
     _check_impl_multiscale(impl, multiscale)
     sample = functools.partial(
@@ -393,6 +426,7 @@ def make_random_conv(
         hidden_channels=hidden_channels,
         bias_std=bias_std,
         truncate=truncate,
+        check_layout=check_layout,
     )
     apply = functools.partial(apply_random_conv, normalize=normalize, impl=impl, multiscale=multiscale)
     return Augmentation(sample, apply)

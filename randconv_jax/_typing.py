@@ -34,9 +34,12 @@ class Augmentation:
         out = aug(key, image, mask=mask)   # == aug.apply(image, aug.sample(key, image), mask=mask)
 
     It is an ordinary callable: ``jax.jit(aug)`` and ``jax.vmap(aug)`` work.
-    ``image`` is one unbatched channels-last image ``(H, W, C)`` or
+    ``image`` is one unbatched channels-last float image ``(H, W, C)`` or
     ``(D, H, W, C)``, unless the augmentation came from :func:`batched`, which
-    takes ``(N, *spatial, C)``.
+    takes ``(N, *spatial, C)``; the output has the image's shape and dtype.
+
+    Source: the project's own interface, after optax's ``GradientTransformation``
+    (``init``/``update`` pairs of pure functions).
     """
 
     sample: SampleFn

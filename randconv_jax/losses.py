@@ -77,6 +77,12 @@ def js_consistency(
 
     Returns:
       float32 scalar (or per-position array for ``"none"``), >= 0, zero when all copies agree.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from randconv_jax import losses
+      >>> float(losses.js_consistency(jnp.zeros((3, 8, 10))))  # 3 copies, 8 images, 10 classes
+      0.0
     """
     logits = _check_logits(logits).astype(jnp.float32)
     log_p = jax.nn.log_softmax(logits, axis=-1)
@@ -156,7 +162,9 @@ def consistency_views(
       stack_on_first: see above.
 
     Returns:
-      ``(n_views, *images.shape)`` array.
+      ``(n_views, *images.shape)`` array in the images' dtype (float).
+
+    Source: ``train_one_epoch`` of the official RandConv code (Xu et al. 2021).
     """
     if not isinstance(aug, Augmentation):
         raise TypeError(f"aug must be a randconv_jax.Augmentation, got {type(aug).__name__}")

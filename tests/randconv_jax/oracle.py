@@ -49,9 +49,14 @@ def correlate_same(image, kernel, bias=None, groups: int = 1) -> np.ndarray:
     return out
 
 
-def apply_layers(image, kernels, biases=None, groups=1) -> np.ndarray:
-    """Applies per-layer kernels (and biases) in order with :func:`correlate_same`."""
+def apply_layers(image, kernels, biases=None, groups=1, mask=None) -> np.ndarray:
+    """Applies per-layer kernels (and biases) in order with :func:`correlate_same`.
+
+    With a ``mask``, the image is zeroed outside it first (the documented masked convolution).
+    """
     y = np.asarray(image, np.float64)
+    if mask is not None:
+        y = np.where(np.asarray(mask, bool)[..., None], y, 0.0)
     groups = groups if isinstance(groups, (list, tuple)) else [groups] * len(kernels)
     biases = biases if biases is not None else [None] * len(kernels)
     for w, b, g in zip(kernels, biases, groups, strict=True):
@@ -91,9 +96,10 @@ def compose_kernels(k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
 def normalize(y, x, mode: str, mask=None) -> np.ndarray:
     """The documented re-normalizations of ``y`` (raw RC output) against the input ``x``.
 
-    Statistics per channel (all channels for frobenius) inside ``mask`` when given; voxels
-    outside the mask keep ``x``. ``minmax_foreground`` without a mask uses the foreground
-    "input non-zero in any channel".
+    Statistics per channel (all channels for frobenius and zscore_restore_joint) inside
+    ``mask`` when given; voxels outside the mask keep ``x``. ``minmax_foreground`` without a
+    mask uses the foreground "input non-zero in any channel"; ``minmax_nonzero`` the output's
+    non-zero voxels (inside the mask).
     """
     y = np.asarray(y, np.float64)
     x = np.asarray(x, np.float64)
@@ -109,9 +115,19 @@ def normalize(y, x, mode: str, mask=None) -> np.ndarray:
         out = y * np.sqrt(np.sum(xs**2)) / (np.sqrt(np.sum(ys**2)) + FROBENIUS_EPS)
     elif mode == "zscore_restore":
         out = (y - ys.mean(axis=0)) / ys.std(axis=0) * xs.std(axis=0) + xs.mean(axis=0)
+    elif mode == "zscore_restore_joint":  # one mean and one Bessel std over channels and positions
+        out = (y - ys.mean()) / (ys.std(ddof=1) + 1e-5) * (xs.std(ddof=1) + 1e-5) + xs.mean()
+    elif mode == "zscore_no_restore":
+        out = (y - ys.mean(axis=0)) / (ys.std(axis=0, ddof=1) + 1e-5)
     elif mode == "minmax_foreground":
         lo, hi = ys.min(axis=0), ys.max(axis=0)
         out = (y - lo) / (hi - lo)
+    elif mode == "minmax_nonzero":  # per channel over the output's non-zero voxels; zeros stay 0
+        out = np.zeros_like(y)
+        for c in range(y.shape[-1]):
+            fg = inside & (y[..., c] != 0)
+            lo, hi = y[..., c][fg].min(), y[..., c][fg].max()
+            out[..., c] = np.where(fg, (y[..., c] - lo) / (hi - lo), 0.0)
     else:
         raise AssertionError(mode)
     if mask is not None:

@@ -95,7 +95,7 @@ def test_with_probability_output_is_inner_or_input_according_to_the_coin():
 @pytest.mark.parametrize("alpha_range", [(0.0, 1.0), (0.2, 0.6)])
 def test_mix_alpha_is_uniform_in_range(alpha_range):
     low, high = alpha_range
-    aug = rc.mix_with_input(INNER, alpha_range)
+    aug = rc.mix_with_input(INNER, alpha_range=alpha_range)
     x = _image(seed=4)
     n = 4000
     alpha = np.asarray(jax.jit(jax.vmap(lambda k: aug.sample(k, x).alpha))(_keys(n, seed=4)), np.float64)
@@ -109,7 +109,7 @@ def test_mix_alpha_is_uniform_in_range(alpha_range):
 
 
 def test_mix_output_is_alpha_blend_of_aug_and_input():
-    aug = rc.mix_with_input(INNER, (0.0, 1.0))
+    aug = rc.mix_with_input(INNER, alpha_range=(0.0, 1.0))
     x = _image(seed=5)
     for seed in range(4):
         key = jax.random.key(seed)
@@ -123,14 +123,14 @@ def test_mix_output_is_alpha_blend_of_aug_and_input():
 
 
 def test_mix_alpha_one_is_the_augmentation():
-    aug = rc.mix_with_input(INNER, (1.0, 1.0))
+    aug = rc.mix_with_input(INNER, alpha_range=(1.0, 1.0))
     x = _image(seed=6)
     key = jax.random.key(6)
     params = aug.sample(key, x)
     assert float(params.alpha) == 1.0
     _, k_inner = jax.random.split(key)
     oracle.assert_close(aug(key, x), INNER(k_inner, x), rtol=1e-6, scale_atol=1e-6)
-    zero = rc.mix_with_input(INNER, (0.0, 0.0))
+    zero = rc.mix_with_input(INNER, alpha_range=(0.0, 0.0))
     np.testing.assert_array_equal(zero(key, x), x)
 
 
@@ -142,7 +142,7 @@ def test_mix_with_mask_keeps_the_background_bitwise(dtype):
     "voxels outside the mask keep their input value"); ``alpha * x + (1 - alpha) * x`` rounded in
     float32 does not always give back ``x``.
     """
-    aug = rc.mix_with_input(INNER, (0.0, 1.0))
+    aug = rc.mix_with_input(INNER, alpha_range=(0.0, 1.0))
     x = _image(seed=12).astype(dtype)
     mask = _mask(seed=12)
     for seed in range(8):
@@ -159,7 +159,7 @@ def test_mix_with_mask_keeps_the_background_bitwise(dtype):
 def test_chain_applies_members_in_order_with_split_keys():
     first = rc.make_random_conv(kernel_size=(1, 3), depth=2)
     second = rc.with_probability(rc.make_random_conv(kernel_size=3, normalize="frobenius"), 1.0)
-    third = rc.mix_with_input(rc.make_random_conv(kernel_size=1), (0.3, 0.7))
+    third = rc.mix_with_input(rc.make_random_conv(kernel_size=1), alpha_range=(0.3, 0.7))
     aug = rc.chain(first, second, third)
     x = _image(seed=7)
     mask = _mask(seed=7)

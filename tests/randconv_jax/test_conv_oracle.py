@@ -121,7 +121,7 @@ def test_normalize_modes_match_oracle(dim, mode, masked):
     mask = ball_mask(shape[:-1]) if masked else None
     params = rc.sample_random_conv(jax.random.key(11), x, **kw)
     kernels, biases, groups = oracle.params_layers(params)
-    raw = oracle.apply_layers(x_np, kernels, biases, groups)
+    raw = oracle.apply_layers(x_np, kernels, biases, groups, mask=mask)  # zeroed outside the mask first
     want = oracle.normalize(raw, x_np, mode, mask)
     got = jax.jit(functools.partial(rc.apply_random_conv, normalize=mode))(x, params, mask=mask)
     oracle.assert_close(got, want, err_msg=mode)

@@ -177,7 +177,7 @@ def test_traced_alpha_range_does_not_retrace():
     @jax.jit
     def f(key, image, low, high):
         traces.append(1)
-        aug = rc.mix_with_input(inner, (low, high))
+        aug = rc.mix_with_input(inner, alpha_range=(low, high))
         return aug(key, image), aug.sample(key, image).alpha
 
     key = jax.random.key(4)

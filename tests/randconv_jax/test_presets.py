@@ -128,26 +128,37 @@ def test_ms_rc_3d_draws_keras_he_normal_stack(dim):
     assert np.abs(w).max() <= bound * (1 + 1e-6)
 
 
+@pytest.mark.parametrize("foreground", ["output", "input"])
 @pytest.mark.parametrize("dim", list(SHAPES))
-def test_ms_rc_3d_output_is_foreground_minmax_of_the_conv(dim):
+def test_ms_rc_3d_output_is_foreground_minmax_of_the_conv(dim, foreground):
+    # "output" (default, rc_aug): min-max over the conv output's non-zero voxels, zeros stay 0;
+    # "input" (the project's option): over the input's non-zero voxels, the rest keeps the input.
     shape = SHAPES[dim]
     rng = np.random.default_rng(3)
     x = rng.random(shape).astype(np.float32)  # rc_aug inputs are in [0, 1]
-    x[:2] = 0.0  # background slab
+    x[:2] = 0.0  # background slab (within the 3-voxel halo of three 3^d layers)
     x = jnp.asarray(x)
-    foreground = np.any(np.asarray(x) != 0, axis=-1)
-    aug = presets.ms_rc_3d(probability=1.0)
+    aug = presets.ms_rc_3d(probability=1.0, foreground=foreground)
     apply = jax.jit(aug.apply)
     for seed in range(3):
         params = aug.sample(jax.random.key(seed), x)
         assert bool(params.applied)
         out = np.asarray(apply(x, params))
-        fg = out[foreground]
-        assert fg.min() >= 0.0 and fg.max() <= 1.0
-        np.testing.assert_allclose(fg.min(axis=0), 0.0, atol=1e-6)
-        np.testing.assert_allclose(fg.max(axis=0), 1.0, atol=1e-6)
-        np.testing.assert_array_equal(out[~foreground], np.asarray(x)[~foreground])
-        oracle.assert_close(out, oracle.normalize(_raw_conv(x, params.inner), x, "minmax_foreground"))
+        raw = _raw_conv(x, params.inner)
+        if foreground == "input":
+            inside = np.broadcast_to(np.any(np.asarray(x) != 0, axis=-1)[..., None], shape)
+            want = oracle.normalize(raw, x, "minmax_foreground")
+        else:
+            inside = raw != 0
+            want = oracle.normalize(raw, x, "minmax_nonzero")
+            assert inside[:1].any()  # the halo reaches the background slab and is normalized
+        for c in range(shape[-1]):
+            fg = out[..., c][inside[..., c]]
+            assert fg.min() >= -1e-6 and fg.max() <= 1.0 + 1e-6
+            np.testing.assert_allclose([fg.min(), fg.max()], [0.0, 1.0], atol=1e-6)
+        outside = ~inside
+        np.testing.assert_array_equal(out[outside], (np.asarray(x) if foreground == "input" else 0 * raw)[outside])
+        oracle.assert_close(out, want)
 
 
 # --- nnunet_rc (the MS group's nnU-Net transform) -----------------------------------------------------
@@ -155,17 +166,24 @@ def test_ms_rc_3d_output_is_foreground_minmax_of_the_conv(dim):
 
 @pytest.mark.parametrize("dim", list(SHAPES))
 def test_nnunet_rc_draws_per_modality_he_kernels(dim):
+    # hidden_per_channel=2 (any C; the fork's 4 maps in total need C | 4, checked in test_sources).
     shape = SHAPES[dim]
     d, c = len(shape) - 1, shape[-1]
-    params = _draw(presets.nnunet_rc(), shape)
+    params = _draw(presets.nnunet_rc(hidden_per_channel=2), shape)
     _assert_frequency(params.applied, 0.5, "applied")
     first, second = params.inner.stacks
     assert first.kernels.shape == (N_KEYS, 1) + (3,) * d + (1, 2 * c)
     assert second.kernels.shape == (N_KEYS, 1) + (1,) * d + (2, c)
     assert first.groups == second.groups == c
-    assert first.biases is None and second.biases is None
     _assert_moments(first.kernels, math.sqrt(2.0 / 3**d), "3^d layer")  # fan_in = 1 * 3^d
     _assert_moments(second.kernels, math.sqrt(2.0 / 2), "1^d layer")  # fan_in = 2 * 1
+    # PyTorch's construction-time biases U(+-1/sqrt(fan_in)): the same on every draw.
+    for stack, fan_in in ((first, 3**d), (second, 2)):
+        b = np.asarray(stack.biases)
+        assert b.shape == (N_KEYS, 1, stack.kernels.shape[-1])
+        np.testing.assert_array_equal(b, np.broadcast_to(b[:1], b.shape))
+        assert np.abs(b).max() <= 1 / math.sqrt(fan_in) and np.abs(b).max() > 0.2 / math.sqrt(fan_in)
+    assert presets.nnunet_rc(bias=False).sample(jax.random.key(0), jnp.ones((6, 6, 2))).inner.stacks[0].biases is None
 
 
 @pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
@@ -177,12 +195,14 @@ def test_nnunet_rc_output_matches_oracle_and_keeps_channel_stats(dim, masked):
     x = jnp.asarray(x_np)
     mask = rng.random(shape[:-1]) < 0.7 if masked else None
     inside = np.ones(shape[:-1], bool) if mask is None else mask
-    aug = presets.nnunet_rc(probability=1.0)
+    # The project's per-channel statistics (the fork's joint ones are checked in test_sources).
+    aug = presets.nnunet_rc(probability=1.0, statistics="per_channel", hidden_per_channel=2)
     apply = jax.jit(aug.apply)
+    x_in = x_np if mask is None else np.where(mask[..., None], x_np, 0.0)  # zeroed outside before the conv
     for seed in range(2):
         params = aug.sample(jax.random.key(seed), x)
         out = np.asarray(apply(x, params, mask=mask), np.float64)
-        want = oracle.normalize(_raw_conv(x_np, params.inner), x_np, "zscore_restore", mask)
+        want = oracle.normalize(_raw_conv(x_in, params.inner), x_np, "zscore_restore", mask)
         oracle.assert_close(out, want)
         xi = x_np[inside].astype(np.float64)
         np.testing.assert_allclose(out[inside].mean(0), xi.mean(0), rtol=1e-5, atol=1e-5 * np.abs(xi).max())
@@ -193,10 +213,12 @@ def test_nnunet_rc_output_matches_oracle_and_keeps_channel_stats(dim, masked):
 
 @pytest.mark.parametrize("dim", list(SHAPES))
 def test_nnunet_rc_does_not_mix_modalities(dim):
+    # The convolutions never mix modalities (groups = C); with per-channel statistics nothing
+    # does. (The fork's default joint statistics couple them through one mean and std.)
     shape = SHAPES[dim]
     x = _image(shape, seed=5)
     changed = x.at[..., 1].set(3.0 * x[..., 1] + _image(shape[:-1] + (1,), seed=6)[..., 0])
-    aug = jax.jit(presets.nnunet_rc(probability=1.0))
+    aug = jax.jit(presets.nnunet_rc(probability=1.0, statistics="per_channel", hidden_per_channel=2))
     key = jax.random.key(7)
     a, b = np.asarray(aug(key, x)), np.asarray(aug(key, changed))
     np.testing.assert_array_equal(a[..., 0], b[..., 0])
@@ -210,8 +232,14 @@ def test_nnunet_rc_does_not_mix_modalities(dim):
 
 def test_batch_mode_table():
     # RandConv and Pro-RandConv share one draw per mini-batch; GIN(-IPA) and the MS group's transforms draw per sample.
-    assert presets.BATCH_MODE == {"randconv": "per_batch", "ms_rc_3d": "per_sample", "nnunet_rc": "per_sample",
-                                  "pro_randconv": "per_batch", "gin": "per_sample", "gin_ipa": "per_sample"}
+    assert presets.BATCH_MODE == {
+        "randconv": "per_batch",
+        "ms_rc_3d": "per_sample",
+        "nnunet_rc": "per_sample",
+        "pro_randconv": "per_batch",
+        "gin": "per_sample",
+        "gin_ipa": "per_sample",
+    }
 
 
 @pytest.mark.parametrize(
@@ -220,7 +248,7 @@ def test_batch_mode_table():
         ("randconv", {"kernel_sizes": (1, 3)}),
         ("randconv", {"variant": "mix", "kernel_sizes": (1, 3)}),
         ("ms_rc_3d", {}),
-        ("nnunet_rc", {}),
+        ("nnunet_rc", {"hidden_per_channel": 2}),
     ],
     ids=["randconv-img", "randconv-mix", "ms_rc_3d", "nnunet_rc"],
 )

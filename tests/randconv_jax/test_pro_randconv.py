@@ -121,8 +121,14 @@ def test_new_key_and_new_repeats_do_not_retrace_and_per_batch_is_shared():
         chex.clear_trace_counter()
     assert not np.array_equal(outs[0], outs[1])
     batch = jnp.stack([x, x, x])
-    shared = np.asarray(jax.jit(presets.for_batches("pro_randconv"))(jax.random.key(13), batch))
+    shared = np.asarray(jax.jit(presets.for_batches("pro_randconv", sharing="batch_mode"))(jax.random.key(13), batch))
     np.testing.assert_array_equal(shared[1], shared[0])
+    # As the reproductions: one block per batch, offsets per image (so identical images differ).
+    source = presets.for_batches("pro_randconv")
+    params = source.sample(jax.random.key(13), batch)
+    assert params.weights.shape == (3, 3, 2, 2) and params.offset_key.shape[0] == 3
+    per_image_offsets = np.asarray(jax.jit(source.apply)(batch, params))
+    assert not np.allclose(per_image_offsets[0], per_image_offsets[1])
     per_sample = np.asarray(jax.jit(rc.batched(aug, mode="per_sample"))(jax.random.key(13), batch))
     assert not np.allclose(per_sample[0], per_sample[1])
     assert presets.BATCH_MODE["pro_randconv"] == "per_batch"
