@@ -175,7 +175,9 @@ def _like_batch_axis(keys: jax.Array, images: jax.Array) -> jax.Array:
     batch_axis = sharding.spec[0] if len(sharding.spec) else None
     if batch_axis is None:
         return keys
-    return jax.sharding.reshard(keys, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(batch_axis)))
+    spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(batch_axis))
+    out: jax.Array = jax.sharding.reshard(keys, spec)
+    return out
 
 
 def batched(aug: Augmentation, *, mode: str = "per_sample", chunk_size: int | None = None) -> Augmentation:

@@ -290,10 +290,12 @@ def _lax_conv(groups: int) -> Callable[[jax.Array, jax.Array], jax.Array]:
 
     @jax.custom_jvp
     def conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
-        return vmappable(x, kernel)
+        out: jax.Array = vmappable(x, kernel)
+        return out
 
     @conv.defjvp
-    def _jvp(primals: tuple[jax.Array, jax.Array], tangents: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, ...]:
+    def _jvp(primals: tuple[jax.Array, jax.Array],
+             tangents: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
         (x, kernel), (dx, dkernel) = primals, tangents
         tangent = _conv_taps_cf(dx, kernel, None, groups) + _conv_taps_cf(x, dkernel, None, groups)
         return conv(x, kernel), tangent

@@ -43,7 +43,8 @@ def _zeros_on_mesh_of(x: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     mesh = getattr(jax.typeof(x).sharding, "mesh", None)
     if mesh is None or mesh.empty:
         return zeros
-    return jax.sharding.reshard(zeros, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+    out: jax.Array = jax.sharding.reshard(zeros, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+    return out
 
 
 def deform_conv_flat(
