@@ -234,7 +234,10 @@ def batched(aug: Augmentation, *, mode: str = "per_sample", chunk_size: int | No
             # Samplers read only the shape and dtype; a struct avoids slicing a sharded batch.
             return aug.sample(key, jax.ShapeDtypeStruct(images.shape[1:], images.dtype))  # type: ignore[arg-type]
         keys = _like_batch_axis(jax.random.split(key, images.shape[0]), images)
-        return jax.vmap(aug.sample)(keys, images)
+        params = jax.vmap(aug.sample)(keys, images)
+        # A parameter that does not depend on the key (e.g. nnunet_rc's fixed biases) comes out of
+        # vmap broadcast and unsharded; it is mapped alike with the batch in apply.
+        return jax.tree.map(lambda p: _like_batch_axis(p, images), params)
 
     def apply(images: ArrayLike, params: Params, *, mask: ArrayLike | None = None) -> jax.Array:
         images = _check_batch(images)

@@ -11,7 +11,7 @@ Two formulations of the same operation, chosen per backend behind one API:
   bound (k=7: 1.7x slower).
 * ``"lax"``: ``lax.conv_general_dilated`` (cuDNN on GPU). On XLA:CPU it is 10-20x
   slower than taps for C <= 3 (see docs/benchmarks.md). Under ``vmap`` with a kernel per
-  sample it takes the taps form (:func:`_lax_conv` says why: JAX's grouped-convolution
+  sample it takes the taps form (``_lax_conv``'s docstring says why: JAX's grouped-convolution
   batching fails on a batch sharded over a mesh).
 
 ``impl="auto"`` picks taps when JAX's default backend is the CPU and lax otherwise
