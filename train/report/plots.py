@@ -18,6 +18,7 @@ CURVES = {
     "dice": "soft Dice on training batches\n(augmented patches, not evaluation)",
     "ce": "cross-entropy on training batches",
     "consistency": "consistency term (copies of a batch)",
+    "val_dice": "source-validation Dice (held-out subjects,\nno augmentation; picks the best checkpoint)",
     "learning_rate": "learning rate",
 }
 """The panels of :func:`plot_training_curves`: ``metrics.jsonl`` key -> what the panel shows."""
@@ -45,7 +46,8 @@ def plot_training_curves(metrics_jsonl: str | os.PathLike, out: str | os.PathLik
 def training_curves_figure(rows: Sequence[Mapping[str, Any]], *, run: str):
     """The training scalars of :data:`CURVES` against the step, one labelled panel each, under a title
     naming ``run``. Values are the means over each logging interval of the training batches (after
-    augmentation): they show the optimization, not the evaluation (``summary.json``)."""
+    augmentation): they show the optimization, not the evaluation (``summary.json``); with
+    validation, ``val_dice`` is the score on the source-validation subjects at each scoring step."""
     names = [n for n in CURVES if any(n in r for r in rows)]
     fig = new_figure(figsize=(3.4 * max(len(names), 1), 3.2))
     axes = fig.subplots(1, max(len(names), 1), squeeze=False)

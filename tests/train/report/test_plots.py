@@ -30,6 +30,17 @@ def test_training_curves_name_the_run_and_say_dice_is_the_training_soft_dice():
     np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), [0.1, 0.2, 0.3])  # what was logged
 
 
+def test_validation_dice_gets_its_own_panel_at_its_scoring_steps():
+    rows = _rows()
+    rows[1]["val_dice"] = 0.61
+    fig = training_curves_figure(rows, run="r")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == [CURVES[k] for k in ("loss", "dice", "ce", "val_dice", "learning_rate")]
+    assert "source-validation Dice" in titles[3]
+    np.testing.assert_allclose(fig.axes[3].lines[0].get_xdata(), [2])
+    np.testing.assert_allclose(fig.axes[3].lines[0].get_ydata(), [0.61])
+
+
 def test_prediction_figure_names_the_run_the_domain_and_the_case():
     case = phantom_cases(n=1, dims=2, shape=(32, 32))[0]
     fig = predictions_figure({"site_a_1.5t": (case, case.label == 1)}, run="quickstart/none")
