@@ -165,6 +165,30 @@ def chain(*augs: Augmentation) -> Augmentation:
     return Augmentation(sample, apply)
 
 
+def check_batch(images: ArrayLike) -> jax.Array:
+    """``images`` as an array, checked to be a non-empty batch ``(N, H, W, C)`` or ``(N, D, H, W, C)``."""
+    images = jnp.asarray(images)
+    if images.ndim not in (4, 5):
+        raise ValueError(f"images must be a batch (N, H, W, C) or (N, D, H, W, C), got shape {images.shape}")
+    if images.shape[0] == 0:
+        raise ValueError(f"images must hold at least one image, got shape {images.shape}")
+    return images
+
+
+def check_batch_mask(images: jax.Array, mask: ArrayLike | None) -> jax.Array | None:
+    """A batch's mask ``(N, *spatial)``: a leading axis of the batch's ``N``, and 0/1 values when they are
+    concrete (checked here: inside the per-image ``vmap`` the mask is traced)."""
+    if mask is None:
+        return None
+    concrete = _validation.concrete_value(mask)
+    mask = jnp.asarray(mask)
+    if mask.ndim == 0 or mask.shape[0] != images.shape[0]:
+        raise ValueError(f"mask must have a leading batch axis of {images.shape[0]}, got shape {mask.shape}")
+    if concrete is not None:
+        _validation.check_mask(concrete, jax.ShapeDtypeStruct(mask.shape + (1,), jnp.float32))
+    return mask
+
+
 def _like_batch_axis(keys: jax.Array, images: jax.Array) -> jax.Array:
     """``keys`` ``(N,)`` sharded as the batch axis of ``images`` where the mesh's axes are Explicit
     (``vmap`` needs its mapped axes sharded alike there; under Auto axes the compiler decides)."""
@@ -220,16 +244,8 @@ def batched(aug: Augmentation, *, mode: str = "per_sample", chunk_size: int | No
     if chunk_size is not None:
         chunk_size = _validation.check_positive_int(chunk_size, name="chunk_size")
 
-    def _check_batch(images: ArrayLike) -> jax.Array:
-        images = jnp.asarray(images)
-        if images.ndim not in (4, 5):
-            raise ValueError(f"images must be a batch (N, H, W, C) or (N, D, H, W, C), got shape {images.shape}")
-        if images.shape[0] == 0:
-            raise ValueError(f"images must hold at least one image, got shape {images.shape}")
-        return images
-
     def sample(key: PRNGKey, images: ArrayLike) -> Params:
-        images = _check_batch(images)
+        images = check_batch(images)
         if mode == "per_batch":
             # Samplers read only the shape and dtype; a struct avoids slicing a sharded batch.
             return aug.sample(key, jax.ShapeDtypeStruct(images.shape[1:], images.dtype))  # type: ignore[arg-type]
@@ -240,14 +256,8 @@ def batched(aug: Augmentation, *, mode: str = "per_sample", chunk_size: int | No
         return jax.tree.map(lambda p: _like_batch_axis(p, images), params)
 
     def apply(images: ArrayLike, params: Params, *, mask: ArrayLike | None = None) -> jax.Array:
-        images = _check_batch(images)
-        if mask is not None:
-            concrete = _validation.concrete_value(mask)
-            mask = jnp.asarray(mask)
-            if mask.ndim == 0 or mask.shape[0] != images.shape[0]:
-                raise ValueError(f"mask must have a leading batch axis of {images.shape[0]}, got shape {mask.shape}")
-            if concrete is not None:  # values are checked here: inside the vmap the mask is traced
-                _validation.check_mask(concrete, jax.ShapeDtypeStruct(mask.shape + (1,), jnp.float32))
+        images = check_batch(images)
+        mask = check_batch_mask(images, mask)
         mapped: tuple[Params, ...]
         one: Callable[[tuple[Params, ...]], jax.Array]
         if mode == "per_sample":

@@ -33,7 +33,7 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from randconv_jax import _gin, _kernels, _normalize, _pro_randconv, _random_conv, _validation
-from randconv_jax._compose import batched, mix_with_input, with_probability
+from randconv_jax._compose import batched, check_batch, check_batch_mask, mix_with_input, with_probability
 from randconv_jax._kernels import ConvStack, sample_conv_stack
 from randconv_jax._random_conv import RandomConvParams, make_random_conv
 from randconv_jax._typing import Augmentation, Params, PRNGKey
@@ -571,13 +571,6 @@ def _is_offset_key(path: tuple[Any, ...]) -> bool:
     return any(getattr(entry, "name", None) == "offset_key" for entry in path)
 
 
-def _check_batch(images: ArrayLike) -> jax.Array:
-    images = jnp.asarray(images)
-    if images.ndim not in (4, 5) or images.shape[0] == 0:
-        raise ValueError(f"images must be a non-empty batch (N, H, W, C) or (N, D, H, W, C), got shape {images.shape}")
-    return images
-
-
 def _mixed_batches(
     aug: Augmentation,
     sample_batch: Callable[[PRNGKey, jax.Array], Params],
@@ -587,17 +580,11 @@ def _mixed_batches(
     """A batch augmentation whose params are per image where ``batched_leaf(path)`` and shared elsewhere."""
 
     def sample(key: PRNGKey, images: ArrayLike) -> Params:
-        return sample_batch(key, _check_batch(images))
+        return sample_batch(key, check_batch(images))
 
     def apply(images: ArrayLike, params: Params, *, mask: ArrayLike | None = None) -> jax.Array:
-        images = _check_batch(images)
-        if mask is not None:
-            concrete = _validation.concrete_value(mask)
-            mask = jnp.asarray(mask)
-            if mask.ndim == 0 or mask.shape[0] != images.shape[0]:
-                raise ValueError(f"mask must have a leading batch axis of {images.shape[0]}, got shape {mask.shape}")
-            if concrete is not None:
-                _validation.check_mask(concrete, jax.ShapeDtypeStruct(mask.shape + (1,), jnp.float32))
+        images = check_batch(images)
+        mask = check_batch_mask(images, mask)
         leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
         per_image = [batched_leaf(path) for path, _ in leaves]
         values = [leaf for _, leaf in leaves]
