@@ -24,11 +24,12 @@ from train.models import NORMS
 from train.models.conv import CONV_IMPLS
 from train.optim import OPTIMIZERS, SCHEDULES
 from train.parallel import STRATEGIES
+from train.variants import recipe_config
 
 __all__ = ["check_config"]
 
 _SECTIONS_OF_OTHER_TOOLS = {"study": "python -m train.study"}
-_FREE_FORM = ("randconv.overrides",)  # keyword arguments of a factory: checked by building it
+_FREE_FORM = ("randconv.overrides", "recipes")  # keyword arguments of a factory, named recipes: checked apart
 
 
 def _is_mapping(v: Any) -> bool:
@@ -116,6 +117,29 @@ def _shape(value: Any, key: str, rank: int, *, divisor: int = 1) -> tuple[int, .
     return tuple(value)
 
 
+def _recipes(value: Any) -> dict[str, Any]:
+    """``recipes``: a mapping of names to recipes (train/configs/recipes.py), each checked on its own; the
+    run config of each is checked when it is used as a variant (:func:`check_config` below)."""
+    from train.configs.recipes import RECIPE_KEYS
+
+    if not _is_mapping(value):
+        raise ValueError(f"recipes must be a mapping of names to recipes, got {value!r}")
+    out = dict(value)
+    for name, r in out.items():
+        if name in PRESET_NAMES:
+            raise ValueError(f"recipes[{name!r}]: the name is a preset's; give the recipe another name")
+        if not _is_mapping(r) or set(r) != set(RECIPE_KEYS):
+            raise ValueError(f"recipes[{name!r}] must have the keys {list(RECIPE_KEYS)}, got "
+                             f"{sorted(r) if _is_mapping(r) else r!r}")
+        _choice(r["preset"], f"recipes[{name!r}].preset", PRESET_NAMES)
+        if not isinstance(r["intensity"], bool):
+            raise ValueError(f"recipes[{name!r}].intensity must be True or False, got {r['intensity']!r}")
+        if not _is_mapping(r["overrides"]):
+            raise ValueError(f"recipes[{name!r}].overrides must be a mapping of keyword arguments, got "
+                             f"{r['overrides']!r}")
+    return out
+
+
 def check_config(config: ml_collections.ConfigDict, *, extra_sections: Sequence[str] = ()) -> None:
     """Raises ``ValueError`` naming the first bad key of ``config`` (see the module docstring).
 
@@ -131,8 +155,10 @@ def check_config(config: ml_collections.ConfigDict, *, extra_sections: Sequence[
     _int(c.ckpt_every, "ckpt_every", lo=1)
     _int(c.keep_checkpoints, "keep_checkpoints", lo=1)
     _choice(c.parallel, "parallel", STRATEGIES)
+    recipes = _recipes(c.recipes)
     for v in _names(c.variants, "variants", allow_empty=True):
-        _choice(v, "variants", PRESET_NAMES)
+        if v not in recipes:
+            _choice(v, "variants", sorted(PRESET_NAMES) + sorted(recipes))  # a preset or a recipe's name
     if not isinstance(c.intensity_augment, bool):
         raise ValueError(f"intensity_augment must be True or False, got {c.intensity_augment!r}")
 
@@ -231,3 +257,10 @@ def check_config(config: ml_collections.ConfigDict, *, extra_sections: Sequence[
     _float(e.iou_threshold, "eval.iou_threshold", lo=0.0, hi=1.0, lo_open=True)
     _int(e.connectivity, "eval.connectivity", lo=1, hi=3)
     _int(e.min_lesion_size, "eval.min_lesion_size", lo=1)
+
+    for name in c.variants:  # each recipe's run config (its preset's keyword arguments, its probability)
+        if name in recipes:
+            try:
+                check_config(recipe_config(c, recipes[name]), extra_sections=extra_sections)
+            except ValueError as err:
+                raise ValueError(f"recipes[{name!r}] (listed in variants): {err}") from err

@@ -1,8 +1,8 @@
 """Train and evaluate one run or several variants of a config in a work dir.
 
-:func:`variant_config` is the one way to derive a run's config from a base config (another
-preset, its overrides, the intensity augmentation, a seed): the ``variants`` of a config and the
-study's methods both use it. :func:`train_and_evaluate` trains each run with
+The run configs come from :mod:`train.variants` (re-exported here), the one way to derive a run's
+config from a base config: the ``variants`` of a config and the study's methods both use it.
+:func:`train_and_evaluate` trains each run with
 :func:`train.loop.train` and scores it with :func:`train.evaluate.evaluate`.
 """
 
@@ -25,38 +25,13 @@ from train.lock import WorkdirLock
 from train.loop import TrainResult, train
 from train.report.plots import plot_training_curves
 from train.report.summaries import format_table
+from train.variants import recipe_config, run_configs, variant_config
 
-__all__ = ["EVALUATION_TIMEOUT_S", "train_and_evaluate", "training_line", "variant_config", "where_lines"]
+__all__ = ["EVALUATION_TIMEOUT_S", "recipe_config", "run_configs", "train_and_evaluate", "training_line",
+           "variant_config", "where_lines"]  # the run configs' derivation lives in train.variants
 
 EVALUATION_TIMEOUT_S = 24 * 3600
 """How long the processes other than 0 of a multi-process run wait for process 0's evaluation."""
-
-
-def variant_config(config: ml_collections.ConfigDict, *, preset: str | None = None,
-                   overrides: Mapping[str, Any] | None = None, intensity: bool | None = None,
-                   seed: int | None = None) -> ml_collections.ConfigDict:
-    """A copy of ``config`` for one run, with ``variants`` cleared.
-
-    Args:
-        config: the base config.
-        preset: the random-convolution preset of the run; a preset other than the base's drops
-            the base's ``randconv.overrides`` (they belong to the base's preset).
-        overrides: the preset's keyword arguments (default: the base's, or none for another preset).
-        intensity: ``intensity_augment`` of the run (default: the base's).
-        seed: ``seed`` of the run (default: the base's).
-    """
-    cfg = ml_collections.ConfigDict(config.to_dict())
-    cfg.variants = ()
-    if preset is not None and preset != cfg.randconv.preset:
-        cfg.randconv.preset = preset
-        cfg.randconv.overrides = {}
-    if overrides is not None:
-        cfg.randconv.overrides = dict(overrides)
-    if intensity is not None:
-        cfg.intensity_augment = bool(intensity)
-    if seed is not None:
-        cfg.seed = int(seed)
-    return cfg
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
@@ -64,7 +39,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     """Trains on ``config.data.source`` and evaluates on every ``config.data.eval_domains``.
 
     With ``config.variants`` (e.g. ``("none", "randconv")``) each listed random-convolution
-    preset is trained in ``workdir/<variant>`` with otherwise identical settings, and the
+    preset, or recipe of ``config.recipes`` (e.g. the quickstart's ``no_augmentation`` against
+    an RC recipe), is trained in ``workdir/<variant>`` with otherwise identical settings, and the
     per-domain table compares them. Returns ``{run: summary}``.
 
     In a run of several processes (:mod:`train.distributed`) all of them train; process 0 alone
@@ -76,8 +52,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     check_config(config)
     workdir = Path(workdir)
     variants = tuple(config.variants)
-    runs = ({v: variant_config(config, preset=v) for v in variants} if variants
-            else {config.randconv.preset: config})
+    runs = run_configs(config)
     run_dirs = {name: workdir / name if variants else workdir for name in runs}
     with contextlib.ExitStack() as stack:
         if variants:  # the runs' folders are locked one by one; the top folder (results.txt) throughout

@@ -189,3 +189,32 @@ def test_validation_and_study_rules_are_checked():
     c.study.methods.gin_ipa.consistency = "kl"
     with pytest.raises(ValueError, match=r"study.methods\['gin_ipa'\].*loss.consistency"):
         check_study(c)
+
+
+def test_variants_may_name_recipes_and_each_recipe_is_checked():
+    from train.configs import recipes
+
+    c = default.get_config()
+    c.recipes.ms_rc_p05 = recipes.paper_recipes()["ms_rc_p05"]
+    c.variants = ("ms_rc_p05", "gin")  # a recipe and a preset
+    check_config(c)
+
+    bad = default.get_config()
+    bad.recipes.mine = recipes.recipe("random_conv", kernel_size=4)  # RC kernels are odd
+    bad.variants = ("mine",)
+    with pytest.raises(ValueError, match=r"recipes\['mine'\] \(listed in variants\).*kernel_size"):
+        check_config(bad)
+    bad.recipes.mine = recipes.recipe("random_conv", probability=1.5)
+    with pytest.raises(ValueError, match=r"recipes\['mine'\].*probability"):
+        check_config(bad)
+    bad.recipes.mine = {"preset": "random_conv"}
+    with pytest.raises(ValueError, match=r"recipes\['mine'\] must have the keys"):
+        check_config(bad)
+    bad = default.get_config()
+    bad.recipes.gin = recipes.recipe("gin")
+    with pytest.raises(ValueError, match=r"recipes\['gin'\]: the name is a preset's"):
+        check_config(bad)
+    bad = default.get_config()
+    bad.variants = ("no_augmentation",)  # not defined in recipes
+    with pytest.raises(ValueError, match="variants must be one of"):
+        check_config(bad)

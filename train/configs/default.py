@@ -21,7 +21,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.ckpt_every = 500  # steps between checkpoints (and one at the last step)
     c.keep_checkpoints = 2
     c.parallel = "mesh"  # "mesh" (jit over a jax.sharding.Mesh), "pmap", or "single"
-    c.variants = ()  # e.g. ("none", "randconv"): train each preset in workdir/<preset> and compare them
+    c.variants = ()  # e.g. ("none", "randconv"): train each preset (or recipe) in workdir/<name>, compare them
+    c.recipes = ml_collections.ConfigDict()  # name -> a recipe (train/configs/recipes.py) that variants can list
     c.intensity_augment = False  # nnU-Net's default intensity augmentations (train/augment/intensity.py)
 
     c.data = ml_collections.ConfigDict()

@@ -6,12 +6,14 @@ Each model trains until its source-validation Dice stops improving (``validation
 budget of 1500 steps. Measured: 18 minutes of CPU time, at least 9 minutes on 2 cores.
 """
 
-from train.configs import default
+from train.configs import default, recipes
 
 
 def get_config():
     c = default.get_config()
-    c.variants = ("none", "randconv")
+    c.recipes.no_augmentation = recipes.paper_recipes()["no_augmentation"]
+    c.recipes.randconv_mix = recipes.paper_recipes()["randconv_mix"]
+    c.variants = ("no_augmentation", "randconv_mix")
     c.num_steps = 1500  # the budget; each run stops earlier by the validation rule below
     c.log_every = 50
     c.ckpt_every = 500

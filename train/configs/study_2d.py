@@ -19,14 +19,16 @@ img; GIN-IPA's KL term with λ = 10; the JS term with λ = 10 for the others).
 
 import ml_collections
 
-from train.configs import quickstart, smoke
+from train.configs import quickstart, recipes, smoke
 
 
-def _method(preset: str, *, intensity: bool = True, probability=None, consistency: str = "js_consistency",
-            consistency_weight: float = 10.0, **overrides) -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict({"preset": preset, "intensity": intensity, "overrides": overrides,
-                                      "probability": probability, "consistency": consistency,
-                                      "consistency_weight": consistency_weight})
+def _method(name: str, *, consistency: str = "js_consistency",
+            consistency_weight: float = 10.0) -> ml_collections.ConfigDict:
+    """The recipe ``name`` (:func:`train.configs.recipes.paper_recipes`) with its paper's consistency loss."""
+    method = recipes.paper_recipes()[name]
+    method.consistency = consistency
+    method.consistency_weight = consistency_weight
+    return method
 
 
 def get_config(size: str = "full") -> ml_collections.ConfigDict:
@@ -43,7 +45,7 @@ def get_config(size: str = "full") -> ml_collections.ConfigDict:
     c.data.n_eval = 16  # test subjects per scanner and seed
     c.validation.every = 100
     c.validation.n_cases = 16
-    c.validation.patience = 5
+    c.validation.patience = 4
     c.validation.min_delta = 0.002
 
     c.study = ml_collections.ConfigDict()
@@ -52,12 +54,11 @@ def get_config(size: str = "full") -> ml_collections.ConfigDict:
     c.study.screen_seeds = (0,)  # every other RC method
     c.study.references = ("no_augmentation", "baseline")
     c.study.methods = ml_collections.ConfigDict({
-        "no_augmentation": _method("none", intensity=False),
-        "baseline": _method("none"),  # nnU-Net intensity augmentations only
-        "randconv_mix": _method("randconv", variant="mix"),
-        "randconv_img": _method("randconv", variant="img", consistency_weight=5.0),
-        "ms_rc_p05": _method("random_conv", probability=0.5, kernel_size=3, groups=2,
-                             normalize="zscore_restore"),  # 3x3 per modality (2 channels), statistics restored
+        "no_augmentation": _method("no_augmentation"),
+        "baseline": _method("baseline"),  # nnU-Net intensity augmentations only
+        "randconv_mix": _method("randconv_mix"),
+        "randconv_img": _method("randconv_img", consistency_weight=5.0),
+        "ms_rc_p05": _method("ms_rc_p05"),  # 3x3 per modality (2 channels), statistics restored
         "nnunet_rc": _method("nnunet_rc"),
         "gin_ipa": _method("gin_ipa", consistency="gin_consistency"),
         "pro_randconv": _method("pro_randconv"),
@@ -85,7 +86,7 @@ def get_config(size: str = "full") -> ml_collections.ConfigDict:
         c.study.screen_seeds = (0,)
         c.study.references = ("baseline",)
         c.study.methods = ml_collections.ConfigDict({
-            "baseline": _method("none"),
+            "baseline": _method("baseline"),
             "gin_ipa": _method("gin_ipa", consistency="gin_consistency"),
         })
         c.study.sweep_depths = (1,)

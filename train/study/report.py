@@ -158,6 +158,15 @@ def _validation_choice(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any
     return "\n".join(lines)
 
 
+def _partial_banner(meta: Mapping[str, Any]) -> list[str]:
+    """A warning heading the report while runs of the plan are missing (the study was interrupted or is running)."""
+    if meta.get("complete", True):
+        return []
+    return [f"> **Partial: {len(meta['runs'])} of {meta['planned_runs']} planned runs have finished.** The study was "
+            "interrupted or is still running; every number below covers the finished runs only, and the methods "
+            "have fewer seeds than planned where the `seeds` column says so. Rerun the command above to resume.", ""]
+
+
 def plot_curves(curves: Sequence[Mapping[str, Any]], path: Path, *, study: str) -> Path:
     """Source-validation Dice against the step, one panel per method, one line per seed (PNG)."""
     from train._io import atomic_save
@@ -237,6 +246,7 @@ def render_report(data_dir: str | os.PathLike, name: str, *, report: str | os.Pa
         "",
         f"and reproduce everything (resumable) with `{meta['command']}`.",
         "",
+        *_partial_banner(meta),
         "## Setup (fixed before any result was seen)",
         "",
         f"* Date {meta['date']}; {meta['hardware']}.",

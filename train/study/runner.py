@@ -40,12 +40,12 @@ from train.evaluate import evaluate
 from train.lock import WorkdirLock
 from train.loop import train
 from train.rng import Stream, stream_key
-from train.runs import variant_config
 from train.study.data import CASE_COLUMNS, CURVE_COLUMNS, case_rows, curve_rows, write_csv, write_json
 from train.study.diagnostics import augmentation_diagnostics
 from train.study.figures import plot_gallery, plot_predictions, plot_sweep
 from train.study.report import render_report
 from train.study.scores import best_by_validation, sweep_grids, val_domain
+from train.variants import recipe_config
 
 __all__ = ["check_study", "consistency_method", "run_config", "run_one", "run_study"]
 
@@ -54,11 +54,9 @@ _METHOD_KEYS = {"preset", "intensity", "overrides", "probability", "consistency"
 
 def run_config(base: ml_collections.ConfigDict, method: Mapping[str, Any], seed: int, *,
                num_copies: int = 1) -> ml_collections.ConfigDict:
-    """The training config of one (method, seed) run (:func:`train.runs.variant_config`); a method
+    """The training config of one (method, seed) run (:func:`train.runs.recipe_config`); a method
     with ``use_consistency`` trains ``num_copies`` copies with its consistency loss."""
-    cfg = variant_config(base, preset=method["preset"], overrides=dict(method.get("overrides") or {}),
-                         intensity=bool(method["intensity"]), seed=seed)
-    cfg.randconv.probability = method.get("probability")
+    cfg = recipe_config(base, method, seed=seed)
     if method.get("use_consistency"):
         cfg.loss.consistency = method["consistency"]
         cfg.loss.consistency_weight = float(method["consistency_weight"])
@@ -213,23 +211,63 @@ def _run_study(config: ml_collections.ConfigDict, workdir: Path, command: str) -
         info = json.loads((run_dir / "training.json").read_text()) if (run_dir / "training.json").exists() else {}
         runs.append({"method": name, "seed": seed, "seconds": _run_seconds(run_dir), **info})
         print(f"[study] {name} seed {seed}: done ({time.perf_counter() - t_start:.0f} s)", flush=True)
+        write_results(complete=False)
 
-    for name in refs:
-        for seed in seeds:
-            run(name, st.methods[name], seed)
     candidates = [n for n in st.methods if n not in refs]
+    planned = len(refs) * len(seeds) + len(candidates) * len(screen) + 2 * len(seeds) - len(screen)
+    chosen: dict[str, str] = {}
+
+    def write_results(*, complete: bool) -> Path | None:
+        """The data files of the runs finished so far, and the report once the RC method is chosen (marked
+        partial until every run has finished), so an interrupted study leaves usable, honest files."""
+        write_csv(data_dir / f"{st.name}_cases.csv", cases, CASE_COLUMNS)
+        write_csv(data_dir / f"{st.name}_curves.csv", curves, CURVE_COLUMNS)
+        meta = _meta(config, command, chosen.get("best"), chosen.get("best_cons"), runs, groups,
+                     time.perf_counter() - t_start)
+        meta["planned_runs"] = planned  # the sweep is reported apart
+        meta["complete"] = complete
+        meta["sweep"] = _sweep_rows(sweep, source)
+        write_json(data_dir / f"{st.name}_meta.json", meta)
+        if "best" not in chosen:
+            return None
+        if sweep:
+            plot_sweep(sweep, source, figures / "sweep.png", study=workdir.name)
+        plot_gallery(config, domains(seeds[0])[val_domain(source)][0][1], figures / "gallery.png",
+                     study=workdir.name)
+        plot_predictions(config, workdir, seeds[0], chosen["best"], domains(seeds[0]), figures / "predictions.png",
+                         study=workdir.name)
+        write_text(report, render_report(data_dir, st.name, report=report, figures=figures))
+        return report
+
+    report = workdir / "results.md" if st.report is None else Path(st.report)
+    data_dir = Path(st.data_dir) if st.report is not None else workdir / "results"
+    figures = report.parent / "results"
+    figures.mkdir(parents=True, exist_ok=True)
+    sweep: list[dict] = []
+
+    # Most informative first, so an interrupted study has its headline pairs: the screening seeds of
+    # the references and of every RC method, then the baseline and the chosen method seed by seed,
+    # the consistency variant, and last the other references' remaining seeds.
+    for seed in screen:
+        for name in refs:
+            run(name, st.methods[name], seed)
     for name in candidates:
         for seed in screen:
             run(name, st.methods[name], seed)
     best = best_by_validation({n: results[n] for n in candidates}, source)
+    chosen.update(best=best, best_cons=f"{best} + {st.methods[best]['consistency']}")
+    write_results(complete=False)  # the first report: the screening's choice
+    rest = [s for s in seeds if s not in screen]
+    for seed in rest:
+        run("baseline", st.methods["baseline"], seed)
+        run(best, st.methods[best], seed)
     for seed in seeds:
-        if seed not in screen:
-            run(best, st.methods[best], seed)
-    best_cons = f"{best} + {st.methods[best]['consistency']}"
-    for seed in seeds:
-        run(best_cons, consistency_method(st.methods[best]), seed)
+        run(chosen["best_cons"], consistency_method(st.methods[best]), seed)
+    for name in refs:
+        if name != "baseline":
+            for seed in rest:
+                run(name, st.methods[name], seed)
 
-    sweep = []
     for depth in st.sweep_depths:
         for k in st.sweep_kernel_sizes:
             method = _sweep_method(depth, k)
@@ -240,23 +278,9 @@ def _run_study(config: ml_collections.ConfigDict, workdir: Path, command: str) -
             sweep.append({"depth": int(depth), "kernel_size": int(k), "summaries": summaries, **diag})
             print(f"[study] sweep L={depth} k={k}: done ({time.perf_counter() - t_start:.0f} s)", flush=True)
 
-    report = workdir / "results.md" if st.report is None else Path(st.report)
-    data_dir = Path(st.data_dir) if st.report is not None else workdir / "results"
-    figures = report.parent / "results"
-    figures.mkdir(parents=True, exist_ok=True)
-    write_csv(data_dir / f"{st.name}_cases.csv", cases, CASE_COLUMNS)
-    write_csv(data_dir / f"{st.name}_curves.csv", curves, CURVE_COLUMNS)
-    meta = _meta(config, command, best, best_cons, runs, groups, time.perf_counter() - t_start)
-    meta["sweep"] = _sweep_rows(sweep, source)
-    write_json(data_dir / f"{st.name}_meta.json", meta)
-    if sweep:
-        plot_sweep(sweep, source, figures / "sweep.png", study=workdir.name)
-    plot_gallery(config, domains(seeds[0])[val_domain(source)][0][1], figures / "gallery.png",
-                 study=workdir.name)
-    plot_predictions(config, workdir, seeds[0], best, domains(seeds[0]), figures / "predictions.png",
-                     study=workdir.name)
-    write_text(report, render_report(data_dir, st.name, report=report, figures=figures))
-    return report
+    final = write_results(complete=True)
+    assert final is not None  # the method was chosen above
+    return final
 
 
 def _sweep_rows(sweep, source) -> list[dict[str, Any]]:
