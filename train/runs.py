@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         for name, cfg in runs.items():
             run_dir, label = run_dirs[name], f"{workdir.name}/{name}" if variants else workdir.name
             with WorkdirLock(run_dir) as lock:  # through training and evaluation
+                t_run = time.perf_counter()
                 result = train(cfg, run_dir, resume=resume, progress=progress, lock=lock)
                 if is_primary():
                     plot_training_curves(run_dir / "metrics.jsonl", run_dir / "curves.png", run=label)
@@ -69,7 +71,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
                                                run=label, progress=progress)
                 barrier(f"evaluated:{run_dir}", timeout_s=EVALUATION_TIMEOUT_S)
                 steps[name] = int(result.state.step)
-                stopping[name] = training_line(cfg, result)
+                minutes = (time.perf_counter() - t_run) / 60
+                stopping[name] = f"{training_line(cfg, result)}; {minutes:.1f} min of training and evaluation"
         if not is_primary():
             return {}
         groups = domain_groups(config)
