@@ -181,6 +181,10 @@ def test_validation_and_study_rules_are_checked():
     c.validation.every, c.validation.patience = None, None
     with pytest.raises(ValueError, match="set validation.every"):
         check_study(c)
+    c = study_2d.get_config("full")
+    c.study.screen_references = ("baseline",)  # the reference of every comparison needs every seed
+    with pytest.raises(ValueError, match="screen_references"):
+        check_study(c)
     c = study_2d.get_config("smoke")
     c.study.screen_seeds = (7,)
     with pytest.raises(ValueError, match="screen_seeds"):

@@ -50,9 +50,10 @@ def get_config(size: str = "full") -> ml_collections.ConfigDict:
 
     c.study = ml_collections.ConfigDict()
     c.study.name = "study_2d"  # the data files' prefix
-    c.study.seeds = (0, 1, 2, 3, 4)  # references, the chosen RC method and its consistency variant
+    c.study.seeds = (0, 1, 2, 3, 4)  # the baseline, the chosen RC method and its consistency variant
     c.study.screen_seeds = (0,)  # every other RC method
     c.study.references = ("no_augmentation", "baseline")
+    c.study.screen_references = ("no_augmentation",)  # context: the screening seeds only
     c.study.methods = ml_collections.ConfigDict({
         "no_augmentation": _method("no_augmentation"),
         "baseline": _method("baseline"),  # nnU-Net intensity augmentations only
@@ -85,6 +86,7 @@ def get_config(size: str = "full") -> ml_collections.ConfigDict:
         c.study.seeds = (0,)
         c.study.screen_seeds = (0,)
         c.study.references = ("baseline",)
+        c.study.screen_references = ()
         c.study.methods = ml_collections.ConfigDict({
             "baseline": _method("baseline"),
             "gin_ipa": _method("gin_ipa", consistency="gin_consistency"),

@@ -158,6 +158,11 @@ def _validation_choice(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any
     return "\n".join(lines)
 
 
+def _except(meta: Mapping[str, Any]) -> str:
+    names = meta.get("screen_references") or []
+    return f" (except {', '.join(f'`{n}`' for n in names)}: the screening seeds only, for context)" if names else ""
+
+
 def _partial_banner(meta: Mapping[str, Any]) -> list[str]:
     """A warning heading the report while runs of the plan are missing (the study was interrupted or is running)."""
     if meta.get("complete", True):
@@ -260,9 +265,9 @@ def render_report(data_dir: str | os.PathLike, name: str, *, report: str | os.Pa
         f"budget {cfg['num_steps']} steps; the source-validation Dice every {v['every']} steps; each run "
         f"keeps its best checkpoint and stops after {v['patience']} scores without a gain above {v['min_delta']} "
         "(the same rule for every method); the best checkpoint is evaluated.",
-        f"* Seeds {tuple(seeds)} for the references, the chosen RC method and its consistency variant; the "
-        f"other RC methods with the screening seeds {tuple(screen)}. The RC method is chosen by its source-"
-        f"validation Dice (chosen: `{meta['best']}`); consistency variants train "
+        f"* Seeds {tuple(seeds)} for the references{_except(meta)}, the chosen RC method and its consistency "
+        f"variant; the other RC methods with the screening seeds {tuple(screen)}. The RC method is chosen by its "
+        f"source-validation Dice (chosen: `{meta['best']}`); consistency variants train "
         f"{cfg['study']['num_copies']} augmented copies per image.",
         f"* Metrics on the raw grid: Dice, nDSC (r = {cfg['eval']['ndsc_r']}), lesion F1 (IoU ≥ "
         f"{cfg['eval']['iou_threshold']}, lesions ≥ {cfg['eval']['min_lesion_size']} voxels).",

@@ -8,7 +8,8 @@ Every run trains on the source scanner only, scores the source-validation split 
 of every scanner. In order:
 
 1. The references (``study.references``: no augmentation, and nnU-Net's intensity augmentations
-   alone, the baseline) with every seed of ``study.seeds``.
+   alone, the baseline) with every seed of ``study.seeds``; those of ``study.screen_references``
+   (context, e.g. no augmentation) with the screening seeds only.
 2. Every random-convolution method of ``study.methods`` with the ``study.screen_seeds``.
 3. The best of them by source-validation Dice (never by an unseen scanner) with the remaining
    seeds, and the same method with its consistency loss (``consistency``,
@@ -102,8 +103,9 @@ def _run_seconds(run_dir: Path) -> float:
         return 0.0
 
 
-_STUDY_KEYS = {"name", "seeds", "screen_seeds", "references", "methods", "num_copies", "sweep_depths",
-               "sweep_kernel_sizes", "sweep_seeds", "diagnostic_images", "diagnostic_draws", "data_dir", "report"}
+_STUDY_KEYS = {"name", "seeds", "screen_seeds", "references", "screen_references", "methods", "num_copies",
+               "sweep_depths", "sweep_kernel_sizes", "sweep_seeds", "diagnostic_images", "diagnostic_draws",
+               "data_dir", "report"}
 
 
 def _ints(value: Any, key: str, *, allow_empty: bool = False) -> tuple[int, ...]:
@@ -152,6 +154,10 @@ def check_study(config: ml_collections.ConfigDict) -> None:
     for name in refs:
         if name not in st.methods:
             raise ValueError(f"study.references names {name!r}, which is not in study.methods")
+    screen_refs = tuple(st.screen_references)
+    if not set(screen_refs) <= set(refs) - {"baseline"}:
+        raise ValueError(f"study.screen_references {screen_refs} must be references other than 'baseline' "
+                         f"(study.references: {refs})")
     if not any(n not in refs for n in st.methods):
         raise ValueError("study.methods has no random-convolution method besides the references")
     for name, method in st.methods.items():
@@ -188,6 +194,7 @@ def _run_study(config: ml_collections.ConfigDict, workdir: Path, command: str) -
     seeds = tuple(int(s) for s in st.seeds)
     screen = tuple(int(s) for s in st.screen_seeds)
     refs = tuple(st.references)
+    screen_refs = tuple(st.screen_references)  # references on the screening seeds only
     copies = int(st.num_copies)
     domain_cache: dict[int, dict] = {}
     groups = domain_groups(config)
@@ -214,7 +221,8 @@ def _run_study(config: ml_collections.ConfigDict, workdir: Path, command: str) -
         write_results(complete=False)
 
     candidates = [n for n in st.methods if n not in refs]
-    planned = len(refs) * len(seeds) + len(candidates) * len(screen) + 2 * len(seeds) - len(screen)
+    planned = (len(refs) * len(seeds) - len(screen_refs) * (len(seeds) - len(screen)) + len(candidates) * len(screen)
+               + 2 * len(seeds) - len(screen))
     chosen: dict[str, str] = {}
 
     def write_results(*, complete: bool) -> Path | None:
@@ -264,7 +272,7 @@ def _run_study(config: ml_collections.ConfigDict, workdir: Path, command: str) -
     for seed in seeds:
         run(chosen["best_cons"], consistency_method(st.methods[best]), seed)
     for name in refs:
-        if name != "baseline":
+        if name != "baseline" and name not in screen_refs:
             for seed in rest:
                 run(name, st.methods[name], seed)
 
@@ -312,6 +320,7 @@ def _meta(config, command, best, best_cons, runs, groups, wall_s) -> dict[str, A
         "source": config.data.source,
         "groups": dict(groups),
         "references": list(st.references),
+        "screen_references": list(st.screen_references),
         "best": best,
         "best_consistency": best_cons,
         "runs": runs,
