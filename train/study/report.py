@@ -28,10 +28,13 @@ _SHIFT_GROUPS = ("mild shift", "strong shift")
 
 
 def fmt(values: Sequence[float]) -> str:
-    """``"mean ± std"`` (NaN-aware, population std) with three decimals, or ``"n/a"``."""
+    """``"mean ± std"`` (NaN-aware, population std) with three decimals; one value alone has no spread and
+    is written bare; ``"n/a"`` without values."""
     v = np.asarray(values, float)
     if v.size == 0 or np.all(np.isnan(v)):
         return "n/a"
+    if np.count_nonzero(~np.isnan(v)) == 1:
+        return f"{np.nanmean(v):.3f}"
     return f"{np.nanmean(v):.3f} ± {np.nanstd(v):.3f}"
 
 
@@ -247,7 +250,8 @@ def render_report(data_dir: str | os.PathLike, name: str, *, report: str | os.Pa
         f"validation score; `{name}_meta.json`: setup and run times); do not edit by hand. Regenerate without "
         "training:",
         "",
-        f"```bash\npython -m train.study.report --data {data_rel} --name {name} --out {report.name}\n```",
+        f"```bash\npython -m train.study.report --data {os.path.relpath(data_dir)} --name {name} --out "
+        f"{os.path.relpath(report)}\n```",
         "",
         f"and reproduce everything (resumable) with `{meta['command']}`.",
         "",

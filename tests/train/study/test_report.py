@@ -21,6 +21,7 @@ def _rows(method, values):
 def test_fmt_is_nan_aware_mean_and_population_std():
     assert fmt([0.5, 0.7, float("nan")]) == "0.600 ± 0.100"
     assert fmt([]) == "n/a" and fmt([float("nan")]) == "n/a"
+    assert fmt([0.5, float("nan")]) == "0.500"  # one seed: no spread to show
 
 
 def test_group_means_average_subjects_within_a_seed_then_seeds():
