@@ -119,15 +119,15 @@ def _shape(value: Any, key: str, rank: int, *, divisor: int = 1) -> tuple[int, .
 
 def _recipes(value: Any) -> dict[str, Any]:
     """``recipes``: a mapping of names to recipes (train/configs/recipes.py), each checked on its own; the
-    run config of each is checked when it is used as a variant (:func:`check_config` below)."""
+    run config of each is checked when it is used as a variant (:func:`check_config` below). In
+    ``variants`` a recipe's name stands for the recipe, also where a preset has the same name (the
+    study's ``nnunet_rc`` recipe is the preset with the intensity augmentations)."""
     from train.configs.recipes import RECIPE_KEYS
 
     if not _is_mapping(value):
         raise ValueError(f"recipes must be a mapping of names to recipes, got {value!r}")
     out = dict(value)
     for name, r in out.items():
-        if name in PRESET_NAMES:
-            raise ValueError(f"recipes[{name!r}]: the name is a preset's; give the recipe another name")
         if not _is_mapping(r) or set(r) != set(RECIPE_KEYS):
             raise ValueError(f"recipes[{name!r}] must have the keys {list(RECIPE_KEYS)}, got "
                              f"{sorted(r) if _is_mapping(r) else r!r}")

@@ -215,10 +215,6 @@ def test_variants_may_name_recipes_and_each_recipe_is_checked():
     with pytest.raises(ValueError, match=r"recipes\['mine'\] must have the keys"):
         check_config(bad)
     bad = default.get_config()
-    bad.recipes.gin = recipes.recipe("gin")
-    with pytest.raises(ValueError, match=r"recipes\['gin'\]: the name is a preset's"):
-        check_config(bad)
-    bad = default.get_config()
     bad.variants = ("no_augmentation",)  # not defined in recipes
     with pytest.raises(ValueError, match="variants must be one of"):
         check_config(bad)

@@ -31,6 +31,14 @@ def test_recipes_and_presets_side_by_side():
     assert all(tuple(r.variants) == () for r in runs.values())
 
 
+def test_a_recipe_named_like_a_preset_is_the_recipe():
+    c = default.get_config()
+    c.recipes.gin = recipes.recipe("gin", probability=0.5)  # the preset with intensity augmentations, p = 0.5
+    c.variants = ("gin",)
+    run = run_configs(c)["gin"]
+    assert (run.randconv.preset, run.intensity_augment, run.randconv.probability) == ("gin", True, 0.5)
+
+
 def test_without_variants_the_config_is_its_own_run():
     c = default.get_config()
     assert run_configs(c) == {"randconv": c}
