@@ -32,6 +32,12 @@ def new_figure(*, figsize):
     return Figure(figsize=figsize)
 
 
+def layout_under_title(fig) -> None:
+    """``tight_layout`` that keeps 0.4 in at the top for the figure's ``suptitle`` (plain
+    ``tight_layout`` lets the panels' titles run into it)."""
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))
+
+
 def _save(fig, path: Path) -> None:
     atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=90))
 
@@ -59,7 +65,7 @@ def training_curves_figure(rows: Sequence[Mapping[str, Any]], *, run: str):
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     fig.suptitle(f"{run}: training curves (means over each logging interval)", fontsize=9)
-    fig.tight_layout()
+    layout_under_title(fig)
     return fig
 
 
@@ -112,5 +118,5 @@ def predictions_figure(examples: Mapping[str, tuple], *, run: str):
         ax.set_title("lesions: reference (green),\nprediction (red)", fontsize=7)
         ax.axis("off")
     fig.suptitle(f"{run}: one evaluation case per domain", fontsize=9)
-    fig.tight_layout()
+    layout_under_title(fig)
     return fig

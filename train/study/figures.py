@@ -11,7 +11,7 @@ from train._io import atomic_save
 from train.augment import make_augment, nnunet_intensity
 from train.data.phantom import SCANNERS
 from train.evaluate import load_model, predict_case
-from train.report.plots import new_figure
+from train.report.plots import layout_under_title, new_figure
 from train.rng import Stream, stream_key
 from train.step import make_predict_fn
 from train.study.scores import sweep_grids
@@ -46,7 +46,7 @@ def sweep_figure(sweep, source, *, study: str):
                 ax.text(j, i, f"{g[key][i, j]:.2f}", ha="center", va="center", color="w", fontsize=7)
         fig.colorbar(im, ax=ax, fraction=0.046)
     fig.suptitle(f"study {study}: seed RC sweep over depth L x kernel size k (means over sweep seeds)", fontsize=10)
-    fig.tight_layout()
+    layout_under_title(fig)
     return fig
 
 
@@ -74,7 +74,7 @@ def gallery_figure(config, case, *, study: str, draws: int = 4):
     for j in range(draws):
         axes[0][j + 1].set_title(f"draw {j + 1}", fontsize=7)
     fig.suptitle(f"study {study}: augmentation gallery (FLAIR channel of one source-validation slice)", fontsize=9)
-    fig.tight_layout()
+    layout_under_title(fig)
     return fig
 
 
@@ -109,7 +109,7 @@ def predictions_figure(config, workdir: Path, seed: int, best: str, domains, *, 
     for ax, t in zip(axes[0], titles, strict=True):
         ax.set_title(t, fontsize=7)
     fig.suptitle(f"study {study}: test predictions, seed {seed} (reference green, prediction red)", fontsize=9)
-    fig.tight_layout()
+    layout_under_title(fig)
     return fig
 
 

@@ -178,7 +178,7 @@ def _partial_banner(meta: Mapping[str, Any]) -> list[str]:
 def plot_curves(curves: Sequence[Mapping[str, Any]], path: Path, *, study: str) -> Path:
     """Source-validation Dice against the step, one panel per method, one line per seed (PNG)."""
     from train._io import atomic_save
-    from train.report.plots import new_figure
+    from train.report.plots import layout_under_title, new_figure
 
     by = _by_method(curves)
     n = max(len(by), 1)
@@ -197,7 +197,7 @@ def plot_curves(curves: Sequence[Mapping[str, Any]], path: Path, *, study: str) 
         ax.axis("off")
     fig.suptitle(f"study {study}: source-validation Dice while training (each run stops by the same rule)",
                  fontsize=9)
-    fig.tight_layout()
+    layout_under_title(fig)
     return atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=80))
 
 

@@ -239,11 +239,11 @@ def _run_study(config: ml_collections.ConfigDict, workdir: Path, command: str) -
         if "best" not in chosen:
             return None
         if sweep:
-            plot_sweep(sweep, source, figures / "sweep.png", study=workdir.name)
+            plot_sweep(sweep, source, figures / "sweep.png", study=st.name)
         plot_gallery(config, domains(seeds[0])[val_domain(source)][0][1], figures / "gallery.png",
-                     study=workdir.name)
+                     study=st.name)
         plot_predictions(config, workdir, seeds[0], chosen["best"], domains(seeds[0]), figures / "predictions.png",
-                         study=workdir.name)
+                         study=st.name)
         write_text(report, render_report(data_dir, st.name, report=report, figures=figures))
         return report
 
