@@ -36,6 +36,7 @@ def get_config(size: str = "full") -> ml_collections.ConfigDict:
         raise ValueError(f"study_2d size must be 'full' or 'smoke', got {size!r}")
     c = quickstart.get_config()  # the quickstart's data, model and optimizer
     c.variants = ()
+    c.recipes = ml_collections.ConfigDict()  # the quickstart's pair is not part of the study
     c.parallel = "single"
     c.num_steps = 2000  # the common budget
     c.log_every = 100

@@ -209,16 +209,23 @@ def _run_study(config: ml_collections.ConfigDict, workdir: Path, command: str) -
     curves: list[dict] = []
     runs: list[dict] = []
 
+    trained_here = False  # whether this process has trained a run (a resumed one first loads the finished runs)
+
     def run(name: str, method: Mapping[str, Any], seed: int) -> None:
+        nonlocal trained_here
         run_dir = workdir / "runs" / name / f"seed{seed}"
+        trained = not (run_dir / "summary.json").exists()  # else loaded: the files on disk already hold it
         summary = run_one(run_config(config, method, seed, num_copies=copies), run_dir, domains(seed))
         results.setdefault(name, []).append(summary)
         cases.extend(case_rows(summary, method=name, seed=seed, groups=groups))
         curves.extend(curve_rows(run_dir / "metrics.jsonl", method=name, seed=seed))
         info = json.loads((run_dir / "training.json").read_text()) if (run_dir / "training.json").exists() else {}
         runs.append({"method": name, "seed": seed, "seconds": _run_seconds(run_dir), **info})
-        print(f"[study] {name} seed {seed}: done ({time.perf_counter() - t_start:.0f} s)", flush=True)
-        write_results(complete=False)
+        print(f"[study] {name} seed {seed}: {'done' if trained else 'loaded'} ({time.perf_counter() - t_start:.0f} s)",
+              flush=True)
+        if trained:  # a resumed study neither shrinks the data files while it loads nor redraws for each run
+            trained_here = True
+            write_results(complete=False)
 
     candidates = [n for n in st.methods if n not in refs]
     planned = (len(refs) * len(seeds) - len(screen_refs) * (len(seeds) - len(screen)) + len(candidates) * len(screen)
@@ -264,7 +271,8 @@ def _run_study(config: ml_collections.ConfigDict, workdir: Path, command: str) -
             run(name, st.methods[name], seed)
     best = best_by_validation({n: results[n] for n in candidates}, source)
     chosen.update(best=best, best_cons=f"{best} + {st.methods[best]['consistency']}")
-    write_results(complete=False)  # the first report: the screening's choice
+    if trained_here:
+        write_results(complete=False)  # the first report: the screening's choice
     rest = [s for s in seeds if s not in screen]
     for seed in rest:
         run("baseline", st.methods["baseline"], seed)

@@ -12,7 +12,7 @@ from train.study.data import CASE_COLUMNS, read_csv
 from train.study.report import main as report_main
 
 
-def test_study_smoke_writes_data_and_a_report_that_regenerates_and_resumes(tmp_path, monkeypatch):
+def test_study_smoke_writes_data_and_a_report_that_regenerates_and_resumes(tmp_path, monkeypatch, capsys):
     config = study_2d.get_config("smoke")
     command = "python -m train.study --config train/configs/study_2d.py:smoke"
     real_run_one = runner.run_one
@@ -56,5 +56,10 @@ def test_study_smoke_writes_data_and_a_report_that_regenerates_and_resumes(tmp_p
     assert report.read_text() == text
     summary = tmp_path / "runs" / "gin_ipa" / "seed0" / "summary.json"
     mtime = summary.stat().st_mtime
+    cases = (tmp_path / "results" / "study_2d_cases.csv").read_text()
+    capsys.readouterr()
     run_study(config, tmp_path)  # finished runs are loaded, not retrained
     assert summary.stat().st_mtime == mtime
+    out = capsys.readouterr().out
+    assert "[study] gin_ipa seed 0: loaded" in out and "seed 0: done" not in out
+    assert (tmp_path / "results" / "study_2d_cases.csv").read_text() == cases
