@@ -327,10 +327,28 @@ def render_report(data_dir: str | os.PathLike, name: str, *, report: str | os.Pa
               "* A phantom: real MNI152 anatomy and MR signal equations, but simulated lesions, scanners and "
               "artefacts; the unseen scanners are protocols defined in code, not real sites.",
               "* 2D slices and a small U-Net at a CPU budget; 3D and full-size nnU-Net training were not run.",
-              "* The consistency variants use fewer augmented copies than the papers' 3 (`study.num_copies`).",
+              *_limits_of_the_plan(cfg["study"]),
               "", "## Augmentation gallery and example predictions", "",
               f"![gallery]({rel}/gallery.png)", "", f"![predictions]({rel}/predictions.png)", ""]
     return "\n".join(parts) + "\n"
+
+
+PAPERS_COPIES = 3
+"""Augmented copies per image in RandConv's and GIN-IPA's consistency training (Xu'21, Ouyang'22)."""
+
+
+def _limits_of_the_plan(study: Mapping[str, Any]) -> list[str]:
+    """The report's limits that follow from the study's plan: the screened methods' seeds and the
+    consistency variants' copies (``study`` is the ``study`` section of the meta file's config)."""
+    lines = []
+    if len(study["screen_seeds"]) < len(study["seeds"]):
+        lines.append(f"* The screened RC methods ran on the screening seeds {tuple(study['screen_seeds'])} only: "
+                     "their intervals resample subjects but cannot show the spread between seeds.")
+    copies = int(study["num_copies"])
+    if copies < PAPERS_COPIES:
+        lines.append(f"* The consistency variants train {copies} augmented copies per image where the papers "
+                     f"use {PAPERS_COPIES} (`study.num_copies`).")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from train.study.report import fmt, group_means, intervals, metric_table
+from train.study.report import PAPERS_COPIES, _limits_of_the_plan, fmt, group_means, intervals, metric_table
 
 GROUPS = {"site_a_1.5t": "source", "site_b_3t": "mild shift", "site_e_3t_ti2500": "strong shift"}
 
@@ -51,3 +51,11 @@ def test_intervals_are_paired_per_seed_and_subject():
     assert iv["in-domain"].mean == pytest.approx(-0.05) and iv["in-domain"].high == pytest.approx(-0.05)
     assert iv["unseen"].mean == pytest.approx(0.1) and iv["unseen"].low == pytest.approx(0.1)
     assert iv["unseen"].n_seeds == 3 and iv["unseen"].n_subjects == 60
+
+
+def test_limits_name_the_screening_seeds_and_fewer_copies_than_the_papers():
+    plan = {"seeds": (0, 1, 2), "screen_seeds": (0,), "num_copies": 2}
+    text = " ".join(_limits_of_the_plan(plan))
+    assert "screening seeds (0,) only" in text and "2 augmented copies per image where the papers use 3" in text
+    # every method on every seed, the papers' copies: neither limit applies
+    assert _limits_of_the_plan({"seeds": (0, 1), "screen_seeds": (0, 1), "num_copies": PAPERS_COPIES}) == []
