@@ -23,9 +23,11 @@ from train.report.writers import read_metrics
 __all__ = ["CASE_COLUMNS", "CURVE_COLUMNS", "case_rows", "curve_rows", "read_csv", "write_csv"]
 
 CASE_COLUMNS = ("method", "seed", "domain", "group", "subject", "dice", "ndsc", "lesion_f1")
-CURVE_COLUMNS = ("method", "seed", "step", "val_dice", "loss")
+CURVE_COLUMNS = ("method", "seed", "step", "val_dice", "loss", "train_dice")
+"""``loss`` and ``train_dice`` (the soft Dice on the augmented training batches) are the means over
+the logging interval that ends at ``step``."""
 _NUMERIC = {"seed": int, "step": int, "dice": float, "ndsc": float, "lesion_f1": float, "val_dice": float,
-            "loss": float}
+            "loss": float, "train_dice": float}
 
 
 def case_rows(summary: Mapping[str, Any], *, method: str, seed: int, groups: Mapping[str, str]) -> list[dict]:
@@ -40,9 +42,11 @@ def case_rows(summary: Mapping[str, Any], *, method: str, seed: int, groups: Map
 
 
 def curve_rows(metrics_jsonl: str | os.PathLike, *, method: str, seed: int) -> list[dict]:
-    """The validation rows (``val_dice``) of one run's ``metrics.jsonl``, with its training loss."""
+    """The validation rows (``val_dice``) of one run's ``metrics.jsonl``, with its training loss and
+    soft Dice on the training batches (``dice`` there)."""
     return [{"method": method, "seed": int(seed), "step": int(r["step"]), "val_dice": _number(r.get("val_dice")),
-             "loss": _number(r.get("loss"))} for r in read_metrics(metrics_jsonl) if "val_dice" in r]
+             "loss": _number(r.get("loss")), "train_dice": _number(r.get("dice"))}
+            for r in read_metrics(metrics_jsonl) if "val_dice" in r]
 
 
 def _number(v: Any) -> float:

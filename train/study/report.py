@@ -131,9 +131,13 @@ def _verdict(iv: Interval, *, cost: bool) -> str:
     return "an in-domain cost" if cost else "worse than the baseline"
 
 
-def _convergence(meta: Mapping[str, Any]) -> str:
+def _convergence(meta: Mapping[str, Any], curves: Sequence[Mapping[str, Any]]) -> str:
+    """One row per method: how its runs ended, where their best was, the soft Dice on their own
+    augmented training batches at that best step (``curves``' ``train_dice``), and their time."""
     lines = ["| method | runs | stopped by the rule (converged) | used the whole budget | best step: median (range) "
-             "| minutes per run (median) |", "|---|---|---|---|---|---|"]
+             "| training soft Dice at the best step: median (range) | minutes per run (median) |",
+             "|---|---|---|---|---|---|---|"]
+    train_dice = {(r["method"], int(r["seed"]), int(r["step"])): r["train_dice"] for r in curves}
     by: dict[str, list[Mapping[str, Any]]] = {}
     for r in meta["runs"]:
         by.setdefault(r["method"], []).append(r)
@@ -142,8 +146,11 @@ def _convergence(meta: Mapping[str, Any]) -> str:
         budget = sum(r.get("stopped_at") is None and r.get("steps") == r.get("budget") for r in runs)
         best = [r["best_step"] for r in runs if r.get("best_step") is not None]
         best_s = f"{int(np.median(best))} ({min(best)}–{max(best)})" if best else "n/a"
+        fit = [d for r in runs if r.get("best_step") is not None
+               and np.isfinite(d := train_dice.get((name, int(r["seed"]), int(r["best_step"])), np.nan))]
+        fit_s = f"{np.median(fit):.2f} ({min(fit):.2f}–{max(fit):.2f})" if fit else "n/a"
         mins = np.median([r["seconds"] for r in runs]) / 60
-        lines.append(f"| {name} | {len(runs)} | {stopped} | {budget} | {best_s} | {mins:.1f} |")
+        lines.append(f"| {name} | {len(runs)} | {stopped} | {budget} | {best_s} | {fit_s} | {mins:.1f} |")
     return "\n".join(lines)
 
 
@@ -286,7 +293,11 @@ def render_report(data_dir: str | os.PathLike, name: str, *, report: str | os.Pa
         "",
         "## Convergence",
         "",
-        _convergence(meta),
+        _convergence(meta, curves),
+        "",
+        "The training soft Dice is the mean over the logging interval ending at the best step, on the "
+        "augmented batches the model was fitted to; a low value means the model could not fit its own "
+        "augmented data.",
         "",
         f"![validation curves]({rel}/validation_curves.png)",
         "",

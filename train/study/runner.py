@@ -237,8 +237,7 @@ def _run_study(config: ml_collections.ConfigDict, workdir: Path, command: str) -
         partial until every run has finished), so an interrupted study leaves usable, honest files."""
         write_csv(data_dir / f"{st.name}_cases.csv", cases, CASE_COLUMNS)
         write_csv(data_dir / f"{st.name}_curves.csv", curves, CURVE_COLUMNS)
-        meta = _meta(config, command, chosen.get("best"), chosen.get("best_cons"), runs, groups,
-                     time.perf_counter() - t_start)
+        meta = _meta(config, command, chosen.get("best"), chosen.get("best_cons"), runs, groups)
         meta["planned_runs"] = planned  # the sweep is reported apart
         meta["complete"] = complete
         meta["sweep"] = _sweep_rows(sweep, source)
@@ -309,8 +308,9 @@ def _sweep_rows(sweep, source) -> list[dict[str, Any]]:
             for i, d in enumerate(depths) for j, k in enumerate(ks)]
 
 
-def _meta(config, command, best, best_cons, runs, groups, wall_s) -> dict[str, Any]:
-    """What the report states besides the numbers: the setup, the choice made on validation, run times."""
+def _meta(config, command, best, best_cons, runs, groups) -> dict[str, Any]:
+    """What the report states besides the numbers: the setup, the choice made on validation, run times
+    (each run's own, ``runs[i]["seconds"]``: the process that writes the files may only have loaded them)."""
     import datetime
     import platform
 
@@ -332,7 +332,6 @@ def _meta(config, command, best, best_cons, runs, groups, wall_s) -> dict[str, A
         "best": best,
         "best_consistency": best_cons,
         "runs": runs,
-        "wall_s": wall_s,
     }
 
 

@@ -24,10 +24,11 @@ def test_case_rows_round_trip_through_csv(tmp_path):
 
 
 def test_curve_rows_keep_the_validation_steps_only(tmp_path):
-    lines = [{"step": 50, "loss": 0.9}, {"step": 100, "loss": 0.5, "val_dice": 0.61}, {"step": 200, "loss": 0.4,
-                                                                                        "val_dice": None}]
+    lines = [{"step": 50, "loss": 0.9, "dice": 0.1}, {"step": 100, "loss": 0.5, "dice": 0.55, "val_dice": 0.61},
+             {"step": 200, "loss": 0.4, "val_dice": None}]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     rows = curve_rows(tmp_path / "metrics.jsonl", method="baseline", seed=0)
     assert [r["step"] for r in rows] == [100, 200] and rows[0]["val_dice"] == 0.61 and math.isnan(rows[1]["val_dice"])
+    assert rows[0]["train_dice"] == 0.55 and math.isnan(rows[1]["train_dice"])  # the training batches' soft Dice
     back = read_csv(write_csv(tmp_path / "c.csv", rows, CURVE_COLUMNS), CURVE_COLUMNS)
     assert back[0] == rows[0]

@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from train.study.report import PAPERS_COPIES, _limits_of_the_plan, fmt, group_means, intervals, metric_table
+from train.study.report import (
+    PAPERS_COPIES,
+    _convergence,
+    _limits_of_the_plan,
+    fmt,
+    group_means,
+    intervals,
+    metric_table,
+)
 
 GROUPS = {"site_a_1.5t": "source", "site_b_3t": "mild shift", "site_e_3t_ti2500": "strong shift"}
 
@@ -59,3 +67,19 @@ def test_limits_name_the_screening_seeds_and_fewer_copies_than_the_papers():
     assert "screening seeds (0,) only" in text and "2 augmented copies per image where the papers use 3" in text
     # every method on every seed, the papers' copies: neither limit applies
     assert _limits_of_the_plan({"seeds": (0, 1), "screen_seeds": (0, 1), "num_copies": PAPERS_COPIES}) == []
+
+
+def test_convergence_gives_the_training_soft_dice_at_each_runs_best_step():
+    meta = {"runs": [
+        {"method": "a", "seed": 0, "steps": 600, "budget": 1000, "best_step": 200, "stopped_at": 600, "seconds": 60},
+        {"method": "a", "seed": 1, "steps": 1000, "budget": 1000, "best_step": 900, "stopped_at": None,
+         "seconds": 180},
+        {"method": "b", "seed": 0, "steps": 400, "budget": 1000, "best_step": None, "stopped_at": 400, "seconds": 30},
+    ]}
+    curves = [{"method": "a", "seed": 0, "step": 200, "train_dice": 0.5},
+              {"method": "a", "seed": 0, "step": 300, "train_dice": 0.99},  # after the best: not counted
+              {"method": "a", "seed": 1, "step": 900, "train_dice": 0.7}]
+    rows = {line.split(" | ")[0].strip("| "): line for line in _convergence(meta, curves).splitlines()[2:]}
+    # a: 2 runs, 1 stopped, 1 used the budget, best 550 (200-900), soft Dice median 0.60 (0.50-0.70), 2.0 min
+    assert rows["a"] == "| a | 2 | 1 | 1 | 550 (200–900) | 0.60 (0.50–0.70) | 2.0 |"
+    assert rows["b"] == "| b | 1 | 1 | 0 | n/a | n/a | 0.5 |"
